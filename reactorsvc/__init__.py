@@ -1,0 +1,13 @@
+"""reactorsvc: libevent's event core in Python, with a one-loop-per-thread server framework.
+
+Only the public names of DESIGN.md are exported here.
+"""
+
+from .base import Event, EventBase, EventConfig, supported_methods
+from .base.flags import *  # noqa: F401,F403  (EV_*, EVLOOP_*, EVENT_BASE_FLAG_*, EV_FEATURE_*)
+from .base.flags import __all__ as _flag_names
+from .errors import ReactorError
+
+__version__ = "0.1.0"
+
+__all__ = ["Event", "EventBase", "EventConfig", "ReactorError", "supported_methods", *_flag_names]

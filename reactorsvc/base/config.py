@@ -1,0 +1,75 @@
+"""EventConfig: what an EventBase should be built with (libevent's event_config)."""
+
+from __future__ import annotations
+
+import math
+
+from .backends import KNOWN_METHODS
+from .flags import _ALL_BASE_FLAGS, _ALL_FEATURES
+
+
+def check_int(value: object, name: str) -> int:
+    """Return value if it is an int (bool excluded), else TypeError naming `name`."""
+    if type(value) is bool or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    return value
+
+
+def check_seconds(value: object, name: str) -> float:
+    """A finite, non-negative number of seconds, else TypeError/ValueError naming `name`."""
+    if type(value) is bool or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
+    if math.isnan(value) or value < 0 or math.isinf(value):
+        raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value!r}")
+    return float(value)
+
+
+class EventConfig:
+    """Settings for a new EventBase. Not thread-safe; use it from one thread, then pass it on."""
+
+    def __init__(self) -> None:
+        self.avoided: set[str] = set()
+        self.required_features = 0
+        self.flags = 0
+        self.max_dispatch_interval: float | None = None
+        self.max_dispatch_callbacks: int | None = None
+        self.limit_callbacks_after_prio = 1
+
+    def avoid_method(self, name: str) -> None:
+        """Never use the backend called `name` (one of epoll, kqueue, poll, select)."""
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a str, not {type(name).__name__}")
+        if name not in KNOWN_METHODS:
+            raise ValueError(f"name: unknown method {name!r}; known: {', '.join(KNOWN_METHODS)}")
+        self.avoided.add(name)
+
+    def require_features(self, mask: int) -> None:
+        """Only use a backend having every EV_FEATURE_* bit in `mask` (replaces earlier calls)."""
+        check_int(mask, "mask")
+        if mask & ~_ALL_FEATURES or mask < 0:
+            raise ValueError(f"mask: unknown feature bits {mask & ~_ALL_FEATURES:#x}")
+        self.required_features = mask
+
+    def set_flag(self, flag: int) -> None:
+        """Set one or more EVENT_BASE_FLAG_* bits."""
+        check_int(flag, "flag")
+        if flag & ~_ALL_BASE_FLAGS or flag < 0:
+            raise ValueError(f"flag: unknown base flag bits {flag & ~_ALL_BASE_FLAGS:#x}")
+        self.flags |= flag
+
+    def set_max_dispatch_interval(self, max_interval: float | None, max_callbacks: int,
+                                  min_priority: int) -> None:
+        """Bound a pass over an active queue of priority >= min_priority.
+
+        The loop polls again after `max_callbacks` callbacks (negative: no limit) or after
+        `max_interval` seconds (None: no limit), so newly ready higher-priority events get in.
+        """
+        if max_interval is not None:
+            max_interval = check_seconds(max_interval, "max_interval")
+        check_int(max_callbacks, "max_callbacks")
+        check_int(min_priority, "min_priority")
+        if min_priority < 0:
+            raise ValueError(f"min_priority must be >= 0, got {min_priority}")
+        self.max_dispatch_interval = max_interval
+        self.max_dispatch_callbacks = None if max_callbacks < 0 else max(1, max_callbacks)
+        self.limit_callbacks_after_prio = min_priority

@@ -1,0 +1,192 @@
+"""The loop's phases, as a mixin of EventBase (the phase order is in eventbase.py's docstring).
+
+This is the hot path: attribute lookups are hoisted into locals, activation is inlined, and
+per-event work allocates nothing beyond what the backend returns.
+"""
+
+from __future__ import annotations
+
+from time import monotonic
+from typing import Any
+
+import structlog
+
+from .flags import EV_PERSIST, EV_TIMEOUT, EVLOOP_NO_EXIT_ON_EMPTY, EVLOOP_NONBLOCK, EVLOOP_ONCE
+from .timers import CommonTimeout
+
+_log = structlog.get_logger("reactorsvc.base")
+
+
+class Dispatcher:
+    """loop() and its phases. Every method here runs in the loop thread with the lock held."""
+
+    def _run_locked(self, flags: int) -> int:
+        once = flags & EVLOOP_ONCE
+        nonblock = flags & EVLOOP_NONBLOCK
+        exit_on_empty = not flags & EVLOOP_NO_EXIT_ON_EMPTY
+        timers = self._timers
+        while True:
+            self._continue = False
+            if self._exit:
+                self._got_exit = True
+                return 0
+            if self._break:
+                self._got_break = True
+                return 0
+            busy = self._nactive or self._deferred
+            if busy or nonblock:
+                timeout = 0.0
+            else:
+                deadline = timers.next_deadline()
+                timeout = None if deadline is None else max(0.0, deadline - monotonic())
+                if exit_on_empty and not self._nevents:
+                    return 1
+            self.n_iterations += 1
+            self._poll_locked(timeout)
+            heap = timers._heap
+            if heap and heap[0][0] <= self._clock():
+                self._expire_timers_locked()
+            if self._nactive or self._deferred:
+                ran = self._process_active_locked()
+                if once and ran and not self._nactive and not self._deferred:
+                    return 0
+            elif nonblock:
+                return 0
+
+    def _poll_locked(self, timeout: float | None) -> None:
+        """Wait in the backend (lock released), then activate the ready fds' events."""
+        self._now_cache = None
+        if self._locked:
+            lock = self._lock
+            lock.release()
+            try:
+                ready = self._backend.dispatch(timeout)
+            finally:
+                lock.acquire()
+        else:
+            ready = self._backend.dispatch(timeout)
+        if self._cache_time:
+            self._now_cache = monotonic()
+        if not ready:
+            return
+        slots = self._io.slots
+        activeq = self._activeq
+        activated = 0
+        for fd, what in ready:
+            slot = slots.get(fd)
+            if slot is None:
+                continue
+            for ev in slot.events:
+                bits = ev._events & what
+                if bits:
+                    if ev._active:
+                        ev._res |= bits
+                    else:
+                        ev._active = True
+                        ev._res = bits
+                        ev._ncalls = 1
+                        activeq[ev._priority].append(ev)
+                        activated += 1
+        self._nactive += activated
+
+    def _expire_timers_locked(self) -> None:
+        for ev in self._timers.pop_expired(self._clock()):
+            ev._timer = None
+            if not ev._events & EV_PERSIST:
+                self._del_locked(ev, notify=False)
+            self._recount_locked(ev)
+            self._activate_locked(ev, EV_TIMEOUT)
+
+    def _process_active_locked(self) -> int:
+        """Run active callbacks by priority, then deferred calls; the non-internal count."""
+        ran = 0
+        for prio, queue in enumerate(self._activeq):
+            if queue:
+                count = self._process_queue_locked(queue, prio)
+                if count < 0:
+                    return ran + 1
+                ran += count
+                if count:
+                    break
+        if self._deferred:
+            count = self._process_deferred_locked()
+            ran += count if count >= 0 else 1
+        self.n_callbacks += ran
+        return ran
+
+    def _process_queue_locked(self, queue, prio: int) -> int:
+        """Run one priority's queue; -1 when loopbreak()/loopcontinue() cut it short."""
+        limit = endtime = None
+        if prio >= self._limit_prio:
+            limit = self._max_callbacks
+            if self._max_interval is not None:
+                endtime = monotonic() + self._max_interval
+        locked = self._locked
+        lock = self._lock
+        count = 0
+        while queue:
+            ev = queue.popleft()
+            self._nactive -= 1
+            ev._active = False
+            res = ev._res
+            events = ev._events
+            if not events & EV_PERSIST:
+                self._del_locked(ev, notify=False)
+            elif ev._interval is not None:
+                self._reschedule_persist_locked(ev, res)
+            if not ev._internal:
+                count += 1
+            self._current = ev
+            if locked:
+                lock.release()
+            try:
+                ev._callback(ev._fd, res, ev._arg)
+            except Exception:
+                _log.error("callback_failed", event=repr(ev), fd=ev._fd, what=res, exc_info=True)
+            finally:
+                if locked:
+                    lock.acquire()
+                self._current = None
+                if self._waiters:
+                    self._cond.notify_all()
+            if ev._ncalls > 1 and ev._inserted:
+                self._activate_locked(ev, res, ev._ncalls - 1)  # one run per delivered signal
+            if self._break or self._continue:
+                return -1
+            if limit is not None and count >= limit:
+                break
+            if endtime is not None and monotonic() >= endtime:
+                break
+        return count
+
+    def _reschedule_persist_locked(self, ev: Any, res: int) -> None:
+        """libevent's persist rule: after a timeout, old deadline + interval; after I/O,
+        now + interval; if that is already past, now + interval."""
+        interval = ev._interval
+        now = self._clock()
+        run_at = (ev._deadline if res & EV_TIMEOUT and ev._deadline is not None else now) + interval
+        if run_at < now:
+            run_at = now + interval
+        self._schedule_locked(ev, run_at, interval)
+        self._recount_locked(ev)
+
+    def _process_deferred_locked(self) -> int:
+        """Run the deferred calls queued before this pass; -1 when loopbreak() cut it short."""
+        deferred = self._deferred
+        locked = self._locked
+        lock = self._lock
+        count = len(deferred)
+        for _ in range(count):
+            fn, args = deferred.popleft()
+            if locked:
+                lock.release()
+            try:
+                fn(*args)
+            except Exception:
+                _log.error("deferred_call_failed", fn=repr(fn), exc_info=True)
+            finally:
+                if locked:
+                    lock.acquire()
+            if self._break or self._continue:
+                return -1
+        return count

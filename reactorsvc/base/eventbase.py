@@ -1,0 +1,537 @@
+"""EventBase: owns a backend, the evmaps, the timers, the notifier and the active queues.
+
+Phase order of one loop iteration (written once, here):
+  1. stop if loopexit()/loopbreak() was requested;
+  2. compute the wait: 0 if anything is active or deferred (or EVLOOP_NONBLOCK), else until
+     the earliest deadline, else forever; return 1 if nothing is added or active;
+  3. wait in the backend, with the base lock released and the time cache cleared;
+  4. cache now(); move the ready fds' events to the active queues;
+  5. move expired timers to the active queues;
+  6. run the active callbacks, lowest priority number first, lock released around each
+     (after a queue with non-internal callbacks, lower queues wait); then deferred calls;
+  7. EVLOOP_ONCE / EVLOOP_NONBLOCK decide whether to go round again.
+
+Thread contract: every public method may be called from any thread (unless the base was
+made with EVENT_BASE_FLAG_NOLOCK); calls that change what a sleeping loop waits for wake it
+through the notifier. Methods ending in `_locked` expect the base lock held.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from collections import deque
+from threading import get_ident
+from time import monotonic
+from typing import Any, Callable, TextIO
+
+import structlog
+
+from ..errors import ReactorError
+from . import introspect
+from .backends import choose_backend
+from .config import EventConfig, check_int, check_seconds
+from .event import Event, _check_timeout
+from .evmap import IoMap, SignalMap
+from .flags import (_ALL_LOOP_FLAGS, EV_CLOSED, EV_FINALIZE, EV_PERSIST, EV_READ, EV_SIGNAL,
+                    EV_TIMEOUT, EV_WRITE, EVENT_BASE_FLAG_IGNORE_ENV, EVENT_BASE_FLAG_NO_CACHE_TIME,
+                    EVENT_BASE_FLAG_NOLOCK, EVLOOP_NO_EXIT_ON_EMPTY, EVLOOP_NONBLOCK, EVLOOP_ONCE)
+from .dispatch import Dispatcher
+from .notify import Notifier
+from .signals import SignalSource, _require_main_thread
+from .timers import CommonTimeout, TimerHeap
+
+_log = structlog.get_logger("reactorsvc.base")
+_IO = EV_READ | EV_WRITE | EV_CLOSED
+_MAX_PRIORITIES = 256
+_live_bases: weakref.WeakSet = weakref.WeakSet()
+
+
+class _Finalizer(tuple):
+    """A deferred finalize() callback: still run when the base is freed."""
+
+
+class EventBase(Dispatcher):
+    """A reactor: register Events, then loop() dispatches their callbacks. See module doc."""
+
+    def __init__(self, config: EventConfig | None = None) -> None:
+        if config is None:
+            config = EventConfig()
+        elif not isinstance(config, EventConfig):
+            raise TypeError(f"config must be an EventConfig or None, not {type(config).__name__}")
+        flags = config.flags
+        backend = choose_backend(config.avoided, config.required_features,
+                                 bool(flags & EVENT_BASE_FLAG_IGNORE_ENV))
+        if backend is None:
+            raise ReactorError(f"no event backend fits this config (avoided: {sorted(config.avoided)}, "
+                               f"required features: {config.required_features:#x})")
+        self._backend = backend
+        self.method: str = backend.name
+        self.features: int = backend.features
+        self._flags = flags
+        self._locked = not flags & EVENT_BASE_FLAG_NOLOCK
+        self._cache_time = not flags & EVENT_BASE_FLAG_NO_CACHE_TIME
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
+        self._io = IoMap(backend)
+        self._sigmap = SignalMap()
+        self._sigsrc: SignalSource | None = None
+        self._sig_ev: Event | None = None
+        self._timers = TimerHeap()
+        self._npriorities = 1
+        self._activeq: list[deque] = [deque()]
+        self._nactive = 0
+        self._deferred: deque = deque()
+        self._nevents = 0
+        self._running: int | None = None
+        self._current: Event | None = None
+        self._waiters = 0
+        self._break = self._exit = self._continue = False
+        self._got_break = self._got_exit = False
+        self._now_cache: float | None = None
+        self._max_callbacks = config.max_dispatch_callbacks
+        self._max_interval = config.max_dispatch_interval
+        self._limit_prio = config.limit_callbacks_after_prio
+        self._freed = False
+        self._needs_reinit = False
+        self.n_callbacks = self.n_iterations = self.n_wakeups = 0
+        self._notifier: Notifier | None = None
+        self._notify_ev: Event | None = None
+        if self._locked:
+            self._make_notifiable()
+        _live_bases.add(self)
+        if not flags & EVENT_BASE_FLAG_IGNORE_ENV and "EVENT_SHOW_METHOD" in os.environ:
+            _log.info("event_base_method", method=self.method)
+
+    # -- construction helpers -------------------------------------------------------------
+
+    def _internal_event(self, fd: int, callback: Callable) -> Event:
+        ev = Event(self, fd, EV_READ | EV_PERSIST, callback)
+        ev._internal = True
+        ev._priority = 0
+        with self._lock:
+            self._add_locked(ev, None)
+        return ev
+
+    def _make_notifiable(self) -> None:
+        self._notifier = Notifier()
+        self._notify_ev = self._internal_event(self._notifier.read_fd, self._drain_notifier)
+
+    def _drain_notifier(self, fd: int, what: int, arg: Any) -> None:
+        self.n_wakeups += 1
+        self._notifier.drain()
+
+    def _check_usable(self) -> None:
+        if self._freed:
+            raise ReactorError("EventBase used after free()")
+        if self._needs_reinit:
+            raise ReactorError("this EventBase was inherited across fork(): call reinit() in the child first")
+
+    def __enter__(self) -> EventBase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.free()
+
+    def __repr__(self) -> str:
+        return f"<EventBase method={self.method} events={self._nevents} active={self._nactive}>"
+
+    # -- event bookkeeping (lock held) ----------------------------------------------------
+
+    def _recount_locked(self, ev: Event) -> None:
+        counted = ev._inserted or ev._timer is not None
+        if counted != ev._counted:
+            ev._counted = counted
+            if not ev._internal:
+                self._nevents += 1 if counted else -1
+
+    def _add_locked(self, ev: Event, timeout: float | None) -> None:
+        notify = False
+        if ev._events & (_IO | EV_SIGNAL) and not ev._inserted:
+            if ev._events & EV_SIGNAL:
+                self._signal_add_locked(ev)
+            else:
+                notify = self._io.add(ev)
+            ev._inserted = True
+        if timeout is not None:
+            if ev._events & EV_PERSIST:
+                ev._interval = timeout
+            if ev._active and ev._res & EV_TIMEOUT:
+                # Rescheduling a timeout that fired but has not run yet: that run is void.
+                self._deactivate_locked(ev)
+            notify |= self._schedule_locked(ev, self._clock() + timeout, timeout)
+        self._recount_locked(ev)
+        if notify:
+            self._notify_locked()
+
+    def _schedule_locked(self, ev: Event, deadline: float, timeout: float) -> bool:
+        """(Re)schedule ev's timeout (a CommonTimeout goes to its FIFO); True when it became
+        the earliest deadline. The caller recounts."""
+        timers = self._timers
+        if ev._timer is not None:
+            timers.cancel(ev._timer)
+        earliest = timers.next_deadline()
+        queue = timeout.queue if type(timeout) is CommonTimeout else None
+        ev._timer = timers.schedule(deadline, ev, queue)
+        ev._deadline = deadline
+        return earliest is None or deadline < earliest
+
+    def _remove_timer_locked(self, ev: Event) -> bool:
+        entry = ev._timer
+        if entry is None:
+            return False
+        earliest = self._timers.next_deadline() == entry[0]
+        self._timers.cancel(entry)
+        ev._timer = None
+        return earliest
+
+    def _deactivate_locked(self, ev: Event) -> None:
+        self._activeq[ev._priority].remove(ev)
+        ev._active = False
+        ev._res = 0
+        self._nactive -= 1
+
+    def _del_locked(self, ev: Event, notify: bool = True) -> None:
+        if ev._inserted and ev._events & EV_SIGNAL:
+            _require_main_thread("delete")
+        earliest = self._remove_timer_locked(ev)
+        if ev._active:
+            self._deactivate_locked(ev)
+        if ev._inserted:
+            ev._inserted = False
+            if ev._events & EV_SIGNAL:
+                self._signal_del_locked(ev)
+            else:
+                self._io.remove(ev)
+        ev._interval = None
+        was_counted = ev._counted
+        self._recount_locked(ev)
+        if notify and (earliest or (was_counted and not self._nevents)):
+            self._notify_locked()
+
+    def _activate_locked(self, ev: Event, res: int, ncalls: int = 1) -> None:
+        if ev._finalizing:
+            return
+        if ev._active:
+            ev._res |= res
+            ev._ncalls += ncalls if ev._events & EV_SIGNAL else 0
+            return
+        try:
+            queue = self._activeq[ev._priority]
+        except IndexError:  # created before priority_init() lowered the count
+            ev._priority = self._npriorities - 1
+            queue = self._activeq[ev._priority]
+        ev._active = True
+        ev._res = res
+        ev._ncalls = ncalls
+        queue.append(ev)
+        self._nactive += 1
+
+    def _notify_locked(self) -> None:
+        running = self._running
+        if running is not None and running != get_ident() and self._notifier is not None:
+            self._notifier.notify()
+
+    def _wait_callback_locked(self, ev: Event) -> None:
+        """Block until ev's running callback returns (never in the loop thread)."""
+        if self._current is not ev or self._running == get_ident() or ev._events & EV_FINALIZE:
+            return
+        if not self._locked:
+            return
+        self._waiters += 1
+        try:
+            while self._current is ev:
+                self._cond.wait()
+        finally:
+            self._waiters -= 1
+
+    def _defer_locked(self, fn: Callable, args: tuple) -> None:
+        self._deferred.append(_Finalizer((fn, args)))
+        self._notify_locked()
+
+    def _clock(self) -> float:
+        cached = self._now_cache
+        return cached if cached is not None else monotonic()
+
+    # -- signals ----------------------------------------------------------------------------
+
+    def _signal_add_locked(self, ev: Event) -> None:
+        if self._sigsrc is None:
+            self._sigsrc = SignalSource()
+        first = not self._sigmap.slots.get(ev._fd)
+        if first:
+            self._sigsrc.watch(ev._fd)  # main thread only: raises ReactorError elsewhere
+        self._sigmap.add(ev)
+        if self._sig_ev is None:
+            self._sig_ev = self._internal_event(self._sigsrc.fd, self._deliver_signals)
+
+    def _signal_del_locked(self, ev: Event) -> None:
+        if self._sigmap.remove(ev):
+            self._sigsrc.unwatch(ev._fd)
+
+    def _deliver_signals(self, fd: int, what: int, arg: Any) -> None:
+        with self._lock:
+            for signum, count in self._sigsrc.drain().items():
+                for ev in self._sigmap.slots.get(signum, ()):
+                    self._activate_locked(ev, EV_SIGNAL, count)
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def loop(self, flags: int = 0) -> int:
+        """Run the event loop in the calling thread (see the module docstring for one pass).
+
+        Returns 0 when stopped by loopexit/loopbreak or by EVLOOP_ONCE/NONBLOCK, 1 when no
+        events are left. ReactorError if this base's loop already runs (in any thread).
+        """
+        check_int(flags, "flags")
+        if flags & ~_ALL_LOOP_FLAGS or flags < 0:
+            raise ValueError(f"flags: unknown loop flags {flags & ~_ALL_LOOP_FLAGS:#x}")
+        with self._lock:
+            self._check_usable()
+            if self._running is not None:
+                raise ReactorError("loop() is already running for this EventBase (reentrant or "
+                                   "concurrent call)")
+            self._running = get_ident()
+            self._got_break = self._got_exit = False
+            try:
+                return self._run_locked(flags)
+            finally:
+                self._running = None
+                self._now_cache = None
+                self._break = self._exit = self._continue = False
+
+    def dispatch(self) -> int:
+        """loop(0)."""
+        return self.loop(0)
+
+    def loopexit(self, delay: float | None = None) -> None:
+        """Exit after the pass in which `delay` (None/0: now) expires has run its callbacks.
+
+        Thread-safe. Without a delay while the loop is not running, the next loop() returns
+        at once. A delay is a timer like any other: it keeps loop() from returning 1.
+        """
+        if delay is not None:
+            delay = check_seconds(delay, "delay")
+        if not delay:
+            with self._lock:
+                self._check_usable()
+                self._exit = True
+                self._notify_locked()
+            return
+        self.once(-1, EV_TIMEOUT, self._loopexit_cb, None, delay)
+
+    def _loopexit_cb(self, fd: int, what: int, arg: Any) -> None:
+        with self._lock:
+            self._exit = True
+
+    def loopbreak(self) -> None:
+        """Exit right after the running callback. Thread-safe; remembered if not running."""
+        with self._lock:
+            self._check_usable()
+            self._break = True
+            self._notify_locked()
+
+    def loopcontinue(self) -> None:
+        """Stop running active callbacks and poll again (from a callback; otherwise no-op)."""
+        with self._lock:
+            self._check_usable()
+            if self._running is not None:
+                self._continue = True
+
+    def got_exit(self) -> bool:
+        """Whether the last loop() ended through loopexit()."""
+        return self._got_exit
+
+    def got_break(self) -> bool:
+        """Whether the last loop() ended through loopbreak()."""
+        return self._got_break
+
+    def priority_init(self, npriorities: int) -> None:
+        """Use `npriorities` (1..256) active queues; ReactorError while events are active."""
+        check_int(npriorities, "npriorities")
+        if not 1 <= npriorities <= _MAX_PRIORITIES:
+            raise ValueError(f"npriorities must be in [1, {_MAX_PRIORITIES}], got {npriorities}")
+        with self._lock:
+            self._check_usable()
+            if self._nactive or self._running is not None:
+                raise ReactorError("priority_init() while events are active or the loop runs")
+            self._npriorities = npriorities
+            self._activeq = [deque() for _ in range(npriorities)]
+
+    def once(self, fd: int, events: int, callback: Callable, arg: Any = None,
+             timeout: float | None = None) -> None:
+        """Run callback(fd, what, arg) once when `events` happen or `timeout` expires.
+
+        With only EV_TIMEOUT and timeout None or 0, it runs on the next pass. Thread-safe.
+        """
+        check_int(events, "events")
+        if events & (EV_SIGNAL | EV_PERSIST):
+            raise ValueError("events: once() does not take EV_SIGNAL or EV_PERSIST")
+        if timeout is not None:
+            timeout = _check_timeout(timeout)
+        ev = Event(self, fd, events, callback, arg)
+        with self._lock:
+            self._check_usable()
+            if not events & _IO and timeout is None:
+                timeout = 0.0
+            if timeout is not None and timeout == 0:
+                self._activate_locked(ev, EV_TIMEOUT)
+                self._notify_locked()
+            else:
+                self._add_locked(ev, timeout)
+
+    def init_common_timeout(self, duration: float) -> float:
+        """A timeout value (a float subclass) whose events share one FIFO: O(1) add/delete."""
+        duration = check_seconds(duration, "duration")
+        with self._lock:
+            self._check_usable()
+            return self._timers.common_timeout(duration)
+
+    def now(self) -> float:
+        """time.monotonic() cached for the current pass (live with NO_CACHE_TIME). Thread-safe."""
+        cached = self._now_cache
+        return cached if cached is not None else monotonic()
+
+    def update_cache_time(self) -> None:
+        """Refresh the cached now() while the loop runs."""
+        with self._lock:
+            if self._running is not None and self._cache_time:
+                self._now_cache = monotonic()
+
+    def call_soon(self, fn: Callable, *args: Any) -> None:
+        """From the loop thread: run fn(*args) in this or the next pass, FIFO."""
+        if not callable(fn):
+            raise TypeError(f"fn must be callable, not {type(fn).__name__}")
+        if self._freed:
+            raise ReactorError("EventBase used after free()")
+        self._deferred.append((fn, args))
+
+    def call_soon_threadsafe(self, fn: Callable, *args: Any) -> None:
+        """From any thread: run fn(*args) in the loop thread soon; wakes a sleeping loop.
+
+        FIFO per producer. Never blocks. Raises ReactorError on a freed base.
+        """
+        if not callable(fn):
+            raise TypeError(f"fn must be callable, not {type(fn).__name__}")
+        if self._freed:
+            raise ReactorError("call_soon_threadsafe() on a freed EventBase")
+        # Append before reading _running: a loop that starts now will see the item.
+        self._deferred.append((fn, args))
+        running = self._running
+        if running is not None and running != get_ident():
+            notifier = self._notifier
+            if notifier is not None:
+                notifier.notify()
+
+    def num_events(self) -> int:
+        """Events added (pending on an fd, signal or timeout); internal ones not counted."""
+        return self._nevents
+
+    def foreach_event(self, fn: Callable[[Event], Any]) -> None:
+        """fn(event) for each added or active event; stops early if fn returns a true value."""
+        with self._lock:
+            self._check_usable()
+            events = introspect.user_events(self)
+        for ev in events:
+            if fn(ev):
+                return
+
+    def dump_events(self, file: TextIO) -> None:
+        """Write a human-readable list of added and active events to a text file."""
+        with self._lock:
+            self._check_usable()
+            introspect.dump(self, file)
+
+    def counters(self) -> dict:
+        """Loop statistics: callbacks run, passes, wake-ups drained/sent/coalesced."""
+        n = self._notifier
+        return {"callbacks": self.n_callbacks, "iterations": self.n_iterations,
+                "wakeups": self.n_wakeups, "wakeups_sent": n.sent if n else 0,
+                "wakeups_coalesced": n.coalesced if n else 0}
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def reinit(self) -> None:
+        """After os.fork(), in the child: new kernel objects for the backend, the notifier and
+        signals, every added event registered again. Also allowed (and harmless) elsewhere."""
+        with self._lock:
+            if self._freed:
+                raise ReactorError("EventBase used after free()")
+            if self._running is not None and self._running != get_ident():
+                raise ReactorError("reinit() while the loop runs in another thread")
+            self._needs_reinit = False
+            if self._backend.need_reinit:
+                self._backend.close()
+                self._backend = type(self._backend)()
+                self._io.reregister(self._backend)
+            if self._notify_ev is not None:
+                self._del_locked(self._notify_ev, notify=False)
+                self._notifier.close()
+                self._make_notifiable()
+            if self._sigsrc is not None:
+                self._renew_signals_locked()
+
+    def _renew_signals_locked(self) -> None:
+        signums = list(self._sigmap.slots)
+        old = self._sigsrc
+        self._del_locked(self._sig_ev, notify=False)
+        for signum in signums:
+            old.unwatch(signum)
+        old.close()
+        self._sigsrc = SignalSource()
+        for signum in signums:
+            self._sigsrc.watch(signum)
+        self._sig_ev = self._internal_event(self._sigsrc.fd, self._deliver_signals)
+
+    def free(self) -> None:
+        """Delete every event, close every fd the base opened; later use raises ReactorError.
+
+        Pending finalize() callbacks run first. ReactorError while the loop runs. Idempotent.
+        """
+        with self._lock:
+            if self._freed:
+                return
+            if self._running is not None:
+                raise ReactorError("cannot free an EventBase while its loop runs")
+            if self._sigmap.slots and threading.current_thread() is not threading.main_thread():
+                raise ReactorError("free a base with signal events in the main thread (Python "
+                                   "restores signal handlers only there)")
+            finalizers = [item for item in self._deferred if type(item) is _Finalizer]
+            self._deferred.clear()
+        for fn, args in finalizers:
+            try:
+                fn(*args)
+            except Exception:
+                _log.error("finalizer_failed", fn=repr(fn), exc_info=True)
+        with self._lock:
+            for ev in introspect.all_events(self):
+                self._del_locked(ev, notify=False)
+            self._timers.clear()
+            self._backend.close()
+            if self._notifier is not None:
+                self._notifier.close()
+            if self._sigsrc is not None:
+                self._sigsrc.close()
+            self._freed = True
+            _live_bases.discard(self)
+
+
+def _after_fork_in_child() -> None:
+    """Mark every base: the child must reinit() before use. Locks held by threads that do
+    not exist in the child are replaced so reinit() cannot deadlock."""
+    me = get_ident()
+    for base in list(_live_bases):
+        if base._freed:
+            continue
+        base._needs_reinit = True
+        if base._running != me:
+            base._running = None
+            base._current = None
+            base._waiters = 0
+            base._lock = threading.RLock()
+            base._cond = threading.Condition(base._lock)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,86 @@
+"""Cross-thread wake-up of a sleeping loop: eventfd, else a pipe, else a socketpair.
+
+One wake-up path, coalesced (libuv's uv_async_send, libevent's is_notify_pending): `notify()`
+writes only when no wake-up is pending; the loop's drain callback clears the flag *before*
+it looks at what other threads queued, so a producer that saw the flag set is always served.
+A failed write clears the flag, so later wake-ups are not suppressed.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import structlog
+
+_log = structlog.get_logger("reactorsvc.base.notify")
+
+
+def _make_fds() -> tuple[int, int, str]:
+    """(read fd, write fd, kind, socket owner): both fds non-blocking and close-on-exec."""
+    if hasattr(os, "eventfd"):
+        try:
+            fd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+            return fd, fd, "eventfd"
+        except OSError:
+            pass
+    try:
+        r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC) if hasattr(os, "pipe2") else os.pipe()
+        os.set_blocking(r, False)
+        os.set_blocking(w, False)
+        return r, w, "pipe"
+    except OSError:
+        a, b = socket.socketpair()
+        a.setblocking(False)
+        b.setblocking(False)
+        return a.detach(), b.detach(), "socketpair"
+
+
+class Notifier:
+    """Wakes one loop. notify() may be called from any thread and never blocks."""
+
+    def __init__(self) -> None:
+        self.read_fd, self.write_fd, self.kind = _make_fds()
+        self.pending = False
+        self.sent = 0
+        self.coalesced = 0
+        self.failed = 0
+
+    def notify(self) -> None:
+        if self.pending:
+            self.coalesced += 1
+            return
+        self.pending = True
+        try:
+            if self.kind == "eventfd":
+                os.eventfd_write(self.write_fd, 1)
+            else:
+                os.write(self.write_fd, b"\0")
+            self.sent += 1
+        except BlockingIOError:
+            self.sent += 1  # the fd is already full of wake-ups: the loop will wake anyway
+        except OSError as exc:
+            self.pending = False
+            self.failed += 1
+            _log.warning("notify_failed", fd=self.write_fd, error=str(exc))
+
+    def drain(self) -> None:
+        """Loop thread: clear the pending flag, then empty the fd."""
+        self.pending = False
+        try:
+            if self.kind == "eventfd":
+                os.eventfd_read(self.read_fd)
+            else:
+                while os.read(self.read_fd, 4096):
+                    pass
+        except (BlockingIOError, InterruptedError):
+            pass
+
+    def close(self) -> None:
+        for fd in {self.read_fd, self.write_fd}:
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.read_fd = self.write_fd = -1

@@ -1,0 +1,1 @@
+"""Buffered I/O on top of the reactor: Buffer, Connection (Transport), Listener, connect."""

@@ -1,0 +1,1 @@
+"""One EventBase per worker thread; a supervisor accepts and hands fds off; the Server facade."""
