@@ -12,7 +12,6 @@ from typing import Any
 import structlog
 
 from .flags import EV_PERSIST, EV_TIMEOUT, EVLOOP_NO_EXIT_ON_EMPTY, EVLOOP_NONBLOCK, EVLOOP_ONCE
-from .timers import CommonTimeout
 
 _log = structlog.get_logger("reactorsvc.base")
 

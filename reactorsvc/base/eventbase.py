@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import threading
-import weakref
 from collections import deque
 from threading import get_ident
 from time import monotonic
@@ -36,8 +35,9 @@ from .event import Event, _check_timeout
 from .evmap import IoMap, SignalMap
 from .flags import (_ALL_LOOP_FLAGS, EV_CLOSED, EV_FINALIZE, EV_PERSIST, EV_READ, EV_SIGNAL,
                     EV_TIMEOUT, EV_WRITE, EVENT_BASE_FLAG_IGNORE_ENV, EVENT_BASE_FLAG_NO_CACHE_TIME,
-                    EVENT_BASE_FLAG_NOLOCK, EVLOOP_NO_EXIT_ON_EMPTY, EVLOOP_NONBLOCK, EVLOOP_ONCE)
+                    EVENT_BASE_FLAG_NOLOCK)
 from .dispatch import Dispatcher
+from .lifecycle import Finalizer, Lifecycle, live_bases
 from .notify import Notifier
 from .signals import SignalSource, _require_main_thread
 from .timers import CommonTimeout, TimerHeap
@@ -45,14 +45,9 @@ from .timers import CommonTimeout, TimerHeap
 _log = structlog.get_logger("reactorsvc.base")
 _IO = EV_READ | EV_WRITE | EV_CLOSED
 _MAX_PRIORITIES = 256
-_live_bases: weakref.WeakSet = weakref.WeakSet()
 
 
-class _Finalizer(tuple):
-    """A deferred finalize() callback: still run when the base is freed."""
-
-
-class EventBase(Dispatcher):
+class EventBase(Dispatcher, Lifecycle):
     """A reactor: register Events, then loop() dispatches their callbacks. See module doc."""
 
     def __init__(self, config: EventConfig | None = None) -> None:
@@ -100,7 +95,7 @@ class EventBase(Dispatcher):
         self._notify_ev: Event | None = None
         if self._locked:
             self._make_notifiable()
-        _live_bases.add(self)
+        live_bases.add(self)
         if not flags & EVENT_BASE_FLAG_IGNORE_ENV and "EVENT_SHOW_METHOD" in os.environ:
             _log.info("event_base_method", method=self.method)
 
@@ -247,7 +242,7 @@ class EventBase(Dispatcher):
             self._waiters -= 1
 
     def _defer_locked(self, fn: Callable, args: tuple) -> None:
-        self._deferred.append(_Finalizer((fn, args)))
+        self._deferred.append(Finalizer((fn, args)))
         self._notify_locked()
 
     def _clock(self) -> float:
@@ -449,89 +444,3 @@ class EventBase(Dispatcher):
         return {"callbacks": self.n_callbacks, "iterations": self.n_iterations,
                 "wakeups": self.n_wakeups, "wakeups_sent": n.sent if n else 0,
                 "wakeups_coalesced": n.coalesced if n else 0}
-
-    # -- lifecycle ------------------------------------------------------------------------
-
-    def reinit(self) -> None:
-        """After os.fork(), in the child: new kernel objects for the backend, the notifier and
-        signals, every added event registered again. Also allowed (and harmless) elsewhere."""
-        with self._lock:
-            if self._freed:
-                raise ReactorError("EventBase used after free()")
-            if self._running is not None and self._running != get_ident():
-                raise ReactorError("reinit() while the loop runs in another thread")
-            self._needs_reinit = False
-            if self._backend.need_reinit:
-                self._backend.close()
-                self._backend = type(self._backend)()
-                self._io.reregister(self._backend)
-            if self._notify_ev is not None:
-                self._del_locked(self._notify_ev, notify=False)
-                self._notifier.close()
-                self._make_notifiable()
-            if self._sigsrc is not None:
-                self._renew_signals_locked()
-
-    def _renew_signals_locked(self) -> None:
-        signums = list(self._sigmap.slots)
-        old = self._sigsrc
-        self._del_locked(self._sig_ev, notify=False)
-        for signum in signums:
-            old.unwatch(signum)
-        old.close()
-        self._sigsrc = SignalSource()
-        for signum in signums:
-            self._sigsrc.watch(signum)
-        self._sig_ev = self._internal_event(self._sigsrc.fd, self._deliver_signals)
-
-    def free(self) -> None:
-        """Delete every event, close every fd the base opened; later use raises ReactorError.
-
-        Pending finalize() callbacks run first. ReactorError while the loop runs. Idempotent.
-        """
-        with self._lock:
-            if self._freed:
-                return
-            if self._running is not None:
-                raise ReactorError("cannot free an EventBase while its loop runs")
-            if self._sigmap.slots and threading.current_thread() is not threading.main_thread():
-                raise ReactorError("free a base with signal events in the main thread (Python "
-                                   "restores signal handlers only there)")
-            finalizers = [item for item in self._deferred if type(item) is _Finalizer]
-            self._deferred.clear()
-        for fn, args in finalizers:
-            try:
-                fn(*args)
-            except Exception:
-                _log.error("finalizer_failed", fn=repr(fn), exc_info=True)
-        with self._lock:
-            for ev in introspect.all_events(self):
-                self._del_locked(ev, notify=False)
-            self._timers.clear()
-            self._backend.close()
-            if self._notifier is not None:
-                self._notifier.close()
-            if self._sigsrc is not None:
-                self._sigsrc.close()
-            self._freed = True
-            _live_bases.discard(self)
-
-
-def _after_fork_in_child() -> None:
-    """Mark every base: the child must reinit() before use. Locks held by threads that do
-    not exist in the child are replaced so reinit() cannot deadlock."""
-    me = get_ident()
-    for base in list(_live_bases):
-        if base._freed:
-            continue
-        base._needs_reinit = True
-        if base._running != me:
-            base._running = None
-            base._current = None
-            base._waiters = 0
-            base._lock = threading.RLock()
-            base._cond = threading.Condition(base._lock)
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,308 @@
+"""YAML with line numbers: the layer under config.py that turns text into positioned values.
+
+Data flow: ``parse(text, filename)`` composes the text with PyYAML's SafeLoader node API
+(``yaml.compose``), then builds ``Scalar`` / ``Seq`` / ``Map`` nodes itself, because PyYAML's
+constructor throws away the marks that say where each value came from. Every node and every
+mapping key keeps its 1-based line, so a validator can report ``FILE:LINE: key.path: message``.
+
+While building it also rejects what ``yaml.safe_load`` silently accepts: a key given twice in one
+mapping (safe_load keeps the last), keys that are not strings, and recursive aliases. Merge keys
+(``<<: *anchor``) are honoured: explicit keys win, then merged mappings in order.
+
+The typed readers at the bottom (``read_int``, ``read_str``, ...) are what the validator calls;
+each raises ConfigError naming the node's line and the dotted key path.
+
+Everything here is pure and keeps no state between calls: safe to call from any thread.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any, Union
+
+import yaml
+
+__all__ = [
+    "ConfigError", "suggest", "Scalar", "Seq", "Map", "Entry", "Node", "parse", "to_plain",
+    "describe",
+    "read_map", "read_list", "read_str", "read_bool", "read_int", "read_seconds", "read_choice",
+]
+
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class ConfigError(Exception):
+    """A config file is wrong; ``str()`` is ``FILE:LINE: key.path: what is wrong``.
+
+    ``line`` is 1-based; it is None only when the file cannot be read at all, and then
+    ``str()`` is ``FILE: what is wrong``. ``path`` is the dotted key path (``listeners[1].bind``),
+    or ``<root>`` for a problem with the document as a whole.
+    """
+
+    def __init__(self, filename: str, line: int | None, path: str, message: str) -> None:
+        self.filename = filename
+        self.line = line
+        self.path = path
+        self.message = message
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        if self.line is None:
+            return f"{self.filename}: {self.message}"
+        return f"{self.filename}:{self.line}: {self.path}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Scalar:
+    """A scalar as SafeLoader constructs it (str, int, float, bool, None, ...)."""
+
+    value: Any
+    line: int
+    text: str  # the source text, for hints such as "quote it"
+
+
+@dataclass(frozen=True)
+class Seq:
+    items: list
+    line: int
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One mapping entry: the key's line (for key errors) and the value node."""
+
+    key_line: int
+    node: "Node"
+
+
+@dataclass(frozen=True)
+class Map:
+    entries: dict  # str -> Entry, in document order
+    line: int
+
+
+Node = Union[Scalar, Seq, Map]
+
+
+def parse(text: str, filename: str) -> Node | None:
+    """Parse one YAML document into positioned nodes; None for an empty document.
+
+    Raises ConfigError for YAML syntax errors (at the line of the problem), duplicate keys,
+    non-string keys, unsupported tags and recursive aliases.
+    """
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        problem = exc.problem or "invalid YAML"
+        detail = f"{exc.context}: {problem}" if exc.context else problem
+        raise ConfigError(filename, line, "<root>", f"YAML syntax error: {detail}") from None
+    except yaml.YAMLError as exc:  # ReaderError: a character YAML does not allow
+        position = getattr(exc, "position", 0) or 0
+        line = text.count("\n", 0, position) + 1
+        raise ConfigError(filename, line, "<root>", f"YAML syntax error: {exc}") from None
+    if root is None:
+        return None
+    return _Builder(filename).build(root)
+
+
+class _Builder:
+    """Converts composed yaml nodes to Scalar/Seq/Map; memoised so aliases are not re-expanded."""
+
+    def __init__(self, filename: str) -> None:
+        self._filename = filename
+        self._constructor = yaml.constructor.SafeConstructor()
+        self._done: dict[int, Node] = {}
+        self._active: set[int] = set()
+
+    def _error(self, ynode: yaml.Node, path: str, message: str) -> ConfigError:
+        return ConfigError(self._filename, ynode.start_mark.line + 1, path or "<root>", message)
+
+    def build(self, ynode: yaml.Node, path: str = "") -> Node:
+        """The node for ``ynode``; ``path`` (the dotted key path) only names it in errors."""
+        key = id(ynode)
+        if key in self._done:
+            return self._done[key]
+        if key in self._active:
+            raise self._error(ynode, path, "recursive alias: a node that contains itself")
+        self._active.add(key)
+        try:
+            node = self._build_new(ynode, path)
+        finally:
+            self._active.discard(key)
+        self._done[key] = node
+        return node
+
+    def _build_new(self, ynode: yaml.Node, path: str) -> Node:
+        line = ynode.start_mark.line + 1
+        if isinstance(ynode, yaml.ScalarNode):
+            try:
+                value = self._constructor.construct_object(ynode)
+            except yaml.MarkedYAMLError as exc:
+                raise self._error(ynode, path, f"YAML error: {exc.problem}") from None
+            return Scalar(value, line, ynode.value)
+        if isinstance(ynode, yaml.SequenceNode):
+            if ynode.tag != _SEQ_TAG:
+                raise self._error(ynode, path, f"unsupported YAML tag {ynode.tag!r}")
+            items = [self.build(item, f"{path}[{i}]") for i, item in enumerate(ynode.value)]
+            return Seq(items, line)
+        if ynode.tag != _MAP_TAG:
+            raise self._error(ynode, path, f"unsupported YAML tag {ynode.tag!r}")
+        return Map(self._entries(ynode, path), line)
+
+    def _entries(self, ynode: yaml.MappingNode, path: str) -> dict:
+        entries: dict[str, Entry] = {}
+        merged: dict[str, Entry] = {}
+        for key_node, value_node in ynode.value:
+            if key_node.tag == _MERGE_TAG:
+                for source in self._merge_sources(value_node, path):
+                    for name, entry in source.entries.items():
+                        merged.setdefault(name, entry)  # the first merged mapping wins
+                continue
+            name = self._key(key_node, path)
+            key_path = f"{path}.{name}" if path else name
+            if name in entries:
+                first = entries[name].key_line
+                raise self._error(key_node, key_path,
+                                  f"duplicate key {name!r} (first at line {first})")
+            entries[name] = Entry(key_node.start_mark.line + 1, self.build(value_node, key_path))
+        for name, entry in merged.items():
+            entries.setdefault(name, entry)  # explicit keys override merged ones
+        return entries
+
+    def _merge_sources(self, ynode: yaml.Node, path: str) -> list:
+        nodes = ynode.value if isinstance(ynode, yaml.SequenceNode) else [ynode]
+        sources = [self.build(n, path) for n in nodes]
+        if not all(isinstance(s, Map) for s in sources):
+            raise self._error(ynode, path, "a merge key '<<' needs a mapping or list of mappings")
+        return sources
+
+    def _key(self, key_node: yaml.Node, path: str) -> str:
+        key = self.build(key_node, path)
+        if not isinstance(key, Scalar) or not isinstance(key.value, str):
+            raise self._error(key_node, path, f"mapping keys must be strings, got {describe(key)}")
+        return key.value
+
+
+def to_plain(node: Node) -> Any:
+    """The plain Python value of a node (dicts, lists, scalars), as yaml.safe_load gives it."""
+    if isinstance(node, Scalar):
+        return node.value
+    if isinstance(node, Seq):
+        return [to_plain(item) for item in node.items]
+    return {name: to_plain(entry.node) for name, entry in node.entries.items()}
+
+
+_TYPE_NAMES = {bool: "boolean", int: "integer", float: "float", str: "string", bytes: "binary"}
+
+
+def describe(node: Node) -> str:
+    """A short human description of a node for messages: "string 'four'", "a list", "null"."""
+    if isinstance(node, Seq):
+        return "a list"
+    if isinstance(node, Map):
+        return "a mapping"
+    value = node.value
+    if value is None:
+        return "null"
+    kind = _TYPE_NAMES.get(type(value), type(value).__name__)
+    if isinstance(value, str):
+        return f"string {value!r}"
+    return f"{kind} {node.text}"
+
+
+def suggest(word: str, choices: Collection[str]) -> str:
+    """'; did you mean 'x'?' for a near miss, else ' (valid: a, b, c)'."""
+    by_fold = {c.lower(): c for c in choices}
+    close = difflib.get_close_matches(word.lower(), list(by_fold), n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {by_fold[close[0]]!r}?"
+    return f" (valid: {', '.join(choices)})"
+
+
+def _fail(filename: str, node: Node, path: str, message: str) -> ConfigError:
+    return ConfigError(filename, node.line, path, message)
+
+
+def _type_error(filename: str, node: Node, path: str, expected: str) -> ConfigError:
+    message = f"expected {expected}, got {describe(node)}"
+    if isinstance(node, Scalar) and not isinstance(node.value, str) and "string" in expected:
+        message += f" (quote it if you meant the string {node.text!r})"
+    return _fail(filename, node, path, message)
+
+
+def read_map(filename: str, node: Node, path: str, keys: Collection[str]) -> dict:
+    """The entries of a mapping node whose keys must all be in ``keys``."""
+    if not isinstance(node, Map):
+        raise _type_error(filename, node, path, "a mapping")
+    for name, entry in node.entries.items():
+        if name not in keys:
+            where = f"{path}.{name}" if path else name
+            raise ConfigError(filename, entry.key_line, where,
+                              f"unknown key {name!r}{suggest(name, keys)}")
+    return node.entries
+
+
+def read_list(filename: str, node: Node, path: str) -> list:
+    if not isinstance(node, Seq):
+        raise _type_error(filename, node, path, "a list")
+    return node.items
+
+
+def read_str(filename: str, node: Node, path: str, *, nullable: bool = False) -> str | None:
+    if nullable and isinstance(node, Scalar) and node.value is None:
+        return None
+    if not isinstance(node, Scalar) or not isinstance(node.value, str):
+        raise _type_error(filename, node, path, "a string" + (" or null" if nullable else ""))
+    if not node.value.strip():
+        raise _fail(filename, node, path, "must not be empty")
+    return node.value
+
+
+def read_bool(filename: str, node: Node, path: str) -> bool:
+    if not isinstance(node, Scalar) or not isinstance(node.value, bool):
+        raise _type_error(filename, node, path, "a boolean (true or false)")
+    return node.value
+
+
+def read_int(filename: str, node: Node, path: str, lo: int, hi: int | None = None,
+             *, nullable: bool = False) -> int | None:
+    """An integer in lo..hi (hi None: no upper bound). A boolean is not an integer."""
+    if nullable and isinstance(node, Scalar) and node.value is None:
+        return None
+    if not isinstance(node, Scalar) or type(node.value) is not int:
+        raise _type_error(filename, node, path, "an integer" + (" or null" if nullable else ""))
+    value = node.value
+    if hi is None and value < lo:
+        raise _fail(filename, node, path, f"must be at least {lo}, got {value}")
+    if hi is not None and not lo <= value <= hi:
+        key = path.rpartition(".")[2]
+        raise _fail(filename, node, path, f"{key} {value} out of range {lo}..{hi}")
+    return value
+
+
+def read_seconds(filename: str, node: Node, path: str, *, nullable: bool = False) -> float | None:
+    """A finite number of seconds greater than 0, as a float (an integer is accepted)."""
+    if nullable and isinstance(node, Scalar) and node.value is None:
+        return None
+    if not isinstance(node, Scalar) or type(node.value) not in (int, float):
+        expected = "a number of seconds" + (" or null" if nullable else "")
+        raise _type_error(filename, node, path, expected)
+    value = float(node.value)
+    if not math.isfinite(value) or value <= 0:
+        raise _fail(filename, node, path, f"must be greater than 0 seconds, got {node.text}")
+    return value
+
+
+def read_choice(filename: str, node: Node, path: str, choices: Collection[str], what: str) -> str:
+    """A string among ``choices``; an unknown one gets a did-you-mean hint."""
+    value = read_str(filename, node, path)
+    if value not in choices:
+        raise _fail(filename, node, path, f"unknown {what} {value!r}{suggest(value, choices)}")
+    return value
