@@ -1,0 +1,126 @@
+"""The admin endpoint: GET /healthz, /metrics (Prometheus text format), /debug/events.
+
+Served by the framework itself, on its own listener in the supervisor's loop. `source` is
+anything with `stats() -> dict`, `draining: bool` and `bases() -> [(name, EventBase)]` (the
+daemon's Server). Each request is answered and the connection kept alive (HTTP/1.1).
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from .services.http_parser import END_OF_MESSAGE, HttpError, RequestParser
+
+_WORKER_METRICS = (
+    # (stats key, metric name, type, help)
+    ("connections", "reactorsvc_worker_connections", "gauge", "Open connections."),
+    ("connections_total", "reactorsvc_worker_connections_total", "counter", "Connections served."),
+    ("bytes_in", "reactorsvc_worker_bytes_in_total", "counter", "Bytes received."),
+    ("bytes_out", "reactorsvc_worker_bytes_out_total", "counter", "Bytes sent."),
+    ("callbacks", "reactorsvc_worker_callbacks_total", "counter", "Event callbacks run."),
+    ("wakeups", "reactorsvc_worker_wakeups_total", "counter", "Cross-thread wake-ups received."),
+    ("iterations", "reactorsvc_worker_loop_iterations_total", "counter", "Event loop iterations."),
+    ("errors", "reactorsvc_worker_errors_total", "counter", "Connections ended by an error."),
+)
+_SUPERVISOR_METRICS = (
+    ("accepts", "reactorsvc_accepts_total", "counter", "Connections accepted."),
+    ("handoffs", "reactorsvc_handoffs_total", "counter", "Connections handed to workers."),
+    ("rejected", "reactorsvc_rejected_total", "counter", "Connections refused."),
+    ("errors", "reactorsvc_accept_errors_total", "counter", "accept() errors."),
+    ("accept_pauses", "reactorsvc_accept_pauses_total", "counter", "Times accepting paused."),
+    ("worker_restarts", "reactorsvc_worker_restarts_total", "counter", "Workers replaced after dying."),
+)
+
+
+def render_metrics(stats: dict, draining: bool) -> str:
+    """Prometheus text exposition (version 0.0.4) of Server.stats()."""
+    out = ["# HELP reactorsvc_up 1 while serving, 0 while draining.", "# TYPE reactorsvc_up gauge",
+           f"reactorsvc_up {0 if draining else 1}"]
+    workers = stats.get("workers", [])
+    for key, name, kind, text in _WORKER_METRICS:
+        out += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
+        out += [f'{name}{{worker="{i}"}} {w.get(key, 0)}' for i, w in enumerate(workers)]
+    sup = stats.get("supervisor", {})
+    for key, name, kind, text in _SUPERVISOR_METRICS:
+        out += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", f"{name} {sup.get(key, 0)}"]
+    return "\n".join(out) + "\n"
+
+
+def _response(status: int, reason: str, body: bytes, ctype: str, keep_alive: bool,
+              send_body: bool = True) -> bytes:
+    head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\n"
+            f"Content-Length: {len(body)}\r\n"
+            f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n")
+    return head.encode("ascii") + (body if send_body else b"")
+
+
+class AdminProtocol:
+    """One admin connection. asyncio-compatible Protocol; runs in the supervisor's thread."""
+
+    def __init__(self, source: Any) -> None:
+        self._source = source
+        self._parser = RequestParser(max_request_line=4096, max_header_size=16384)
+        self._transport = None
+        self._head = None
+
+    def connection_made(self, transport) -> None:
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self._parser.feed(data)
+        try:
+            while (event := self._parser.next_event()) is not None:
+                if event is END_OF_MESSAGE:
+                    self._answer(self._head)
+                else:
+                    self._head = event
+        except HttpError as exc:
+            self._transport.write(_response(exc.status, exc.reason, f"{exc.detail}\n".encode(),
+                                            "text/plain; charset=utf-8", False))
+            self._transport.close()
+
+    def _answer(self, head) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        status, reason, body, ctype = self._route(head.method, head.target.split("?", 1)[0])
+        transport.write(_response(status, reason, body, ctype, head.keep_alive,
+                                  send_body=head.method != "HEAD"))
+        if not head.keep_alive:
+            transport.close()
+
+    def _route(self, method: str, path: str) -> tuple[int, str, bytes, str]:
+        text = "text/plain; charset=utf-8"
+        if method not in ("GET", "HEAD"):
+            return 405, "Method Not Allowed", b"only GET and HEAD\n", text
+        src = self._source
+        if path == "/healthz":
+            if src.draining:
+                return 503, "Service Unavailable", b"draining\n", text
+            return 200, "OK", b"ok\n", text
+        if path == "/metrics":
+            body = render_metrics(src.stats(), src.draining).encode()
+            return 200, "OK", body, "text/plain; version=0.0.4; charset=utf-8"
+        if path == "/debug/events":
+            buf = io.StringIO()
+            for name, base in src.bases():
+                buf.write(f"== {name} ==\n")
+                try:
+                    base.dump_events(buf)
+                except Exception as exc:  # a base freed meanwhile (worker replaced)
+                    buf.write(f"  unavailable: {exc}\n")
+            return 200, "OK", buf.getvalue().encode(), text
+        return 404, "Not Found", f"no such path: {path}\n".encode(), text
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+
+    def pause_writing(self) -> None:
+        pass
+
+    def resume_writing(self) -> None:
+        pass
