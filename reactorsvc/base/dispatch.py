@@ -14,6 +14,7 @@ import structlog
 from .flags import EV_PERSIST, EV_TIMEOUT, EVLOOP_NO_EXIT_ON_EMPTY, EVLOOP_NONBLOCK, EVLOOP_ONCE
 
 _log = structlog.get_logger("reactorsvc.base")
+_NO_PRIO = -1  # no queue is running: no activation pre-empts anything
 
 
 class Dispatcher:
@@ -33,13 +34,13 @@ class Dispatcher:
                 self._got_break = True
                 return 0
             busy = self._nactive or self._deferred
+            if exit_on_empty and not busy and not self._nevents:
+                return 1
             if busy or nonblock:
                 timeout = 0.0
             else:
                 deadline = timers.next_deadline()
                 timeout = None if deadline is None else max(0.0, deadline - monotonic())
-                if exit_on_empty and not self._nevents:
-                    return 1
             self.n_iterations += 1
             self._poll_locked(timeout)
             heap = timers._heap
@@ -92,7 +93,8 @@ class Dispatcher:
         for ev in self._timers.pop_expired(self._clock()):
             ev._timer = None
             if not ev._events & EV_PERSIST:
-                self._del_locked(ev, notify=False)
+                # Unregister, but keep an I/O activation of this pass: the bits are OR-ed.
+                self._del_locked(ev, notify=False, keep_active=True)
             self._recount_locked(ev)
             self._activate_locked(ev, EV_TIMEOUT)
 
@@ -123,6 +125,7 @@ class Dispatcher:
         locked = self._locked
         lock = self._lock
         count = 0
+        self._running_prio = prio
         while queue:
             ev = queue.popleft()
             self._nactive -= 1
@@ -141,7 +144,7 @@ class Dispatcher:
             try:
                 ev._callback(ev._fd, res, ev._arg)
             except Exception:
-                _log.error("callback_failed", event=repr(ev), fd=ev._fd, what=res, exc_info=True)
+                _log.error("callback_failed", ev=repr(ev), fd=ev._fd, what=res, exc_info=True)
             finally:
                 if locked:
                     lock.acquire()
@@ -151,11 +154,13 @@ class Dispatcher:
             if ev._ncalls > 1 and ev._inserted:
                 self._activate_locked(ev, res, ev._ncalls - 1)  # one run per delivered signal
             if self._break or self._continue:
-                return -1
+                count = -1
+                break
             if limit is not None and count >= limit:
                 break
             if endtime is not None and monotonic() >= endtime:
                 break
+        self._running_prio = _NO_PRIO
         return count
 
     def _reschedule_persist_locked(self, ev: Any, res: int) -> None:

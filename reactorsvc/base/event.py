@@ -146,9 +146,7 @@ class Event:
         """
         base = self._base
         with base._lock:
-            if self._freed:
-                return
-            base._check_usable()
+            self._check_alive()
             base._del_locked(self)
             if block:
                 base._wait_callback_locked(self)

@@ -83,6 +83,7 @@ class EventBase(Dispatcher, Lifecycle):
         self._current: Event | None = None
         self._waiters = 0
         self._break = self._exit = self._continue = False
+        self._running_prio = -1  # the priority of the queue being run; -1 between passes
         self._got_break = self._got_exit = False
         self._now_cache: float | None = None
         self._max_callbacks = config.max_dispatch_callbacks
@@ -187,11 +188,11 @@ class EventBase(Dispatcher, Lifecycle):
         ev._res = 0
         self._nactive -= 1
 
-    def _del_locked(self, ev: Event, notify: bool = True) -> None:
+    def _del_locked(self, ev: Event, notify: bool = True, keep_active: bool = False) -> None:
         if ev._inserted and ev._events & EV_SIGNAL:
             _require_main_thread("delete")
         earliest = self._remove_timer_locked(ev)
-        if ev._active:
+        if ev._active and not keep_active:
             self._deactivate_locked(ev)
         if ev._inserted:
             ev._inserted = False
@@ -212,6 +213,8 @@ class EventBase(Dispatcher, Lifecycle):
             ev._res |= res
             ev._ncalls += ncalls if ev._events & EV_SIGNAL else 0
             return
+        if ev._priority < self._running_prio:
+            self._continue = True  # a better priority pre-empts the queue now running
         try:
             queue = self._activeq[ev._priority]
         except IndexError:  # created before priority_init() lowered the count

@@ -6,7 +6,8 @@ Kernel quirks handled here, as libevent's epoll.c does:
   ENOENT: retry as ADD.
 - Closing an fd removes it from the set silently, so DEL/MOD on it fail with EBADF/ENOENT
   (or EPERM): when removing interest that is not an error.
-- EPOLLHUP/EPOLLERR wake both readers and writers; EPOLLRDHUP is EV_CLOSED; EV_ET is EPOLLET.
+- EPOLLHUP/EPOLLERR wake both readers and writers; EPOLLRDHUP is EV_CLOSED; EV_ET is EPOLLET,
+  and is reported back in `what` to edge-triggered events.
 - Regular files are refused with EPERM: that surfaces from add() as an OSError.
 """
 
@@ -44,7 +45,8 @@ def _to_ev(mask: int) -> int:
         bits = (EV_READ if mask & _IN else 0) | (EV_WRITE if mask & _OUT else 0)
     if mask & _RDHUP:
         bits |= EV_CLOSED
-    return bits
+    # As libevent's epoll: EV_ET rides along, so an edge-triggered event's `what` carries it.
+    return bits | EV_ET
 
 
 class _Translation(dict):
