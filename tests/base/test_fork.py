@@ -1,0 +1,90 @@
+"""reinit() after os.fork(): the child's loop works and does not disturb the parent's
+(regress.c's test_fork, in spirit). The child reports through its exit status."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import traceback
+import warnings
+
+from reactorsvc import EV_PERSIST, EV_READ, EV_SIGNAL, EVLOOP_ONCE, Event
+
+OK = 0
+
+
+def _fork(child) -> int:
+    """Run child() in a forked process; return its exit status (never returns in the child)."""
+    with warnings.catch_warnings():
+        # 3.12+ warns about fork() with threads alive (pytest's faulthandler watchdog).
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:
+        code = 99
+        try:
+            code = child()
+        except BaseException:  # noqa: BLE001 -- anything in the child is a failure
+            traceback.print_exc()
+            code = 98
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status), f"child died: status {status:#x}"
+    return os.WEXITSTATUS(status)
+
+
+def test_child_reinit_loop_works_and_parent_is_untouched(pair, backend):
+    a, b = pair
+    got = []
+    ev = Event(backend, b.fileno(), EV_READ | EV_PERSIST,
+               lambda fd, what, arg: got.append(b.recv(100)))
+    ev.add()
+
+    def child() -> int:
+        backend.reinit()
+        if backend.num_events() != 1:
+            return 10
+        # On a shared epoll instance this would remove the parent's registration too.
+        ev.delete()
+        c, d = socket.socketpair()
+        seen = []
+        Event(backend, d.fileno(), EV_READ, lambda fd, what, arg: seen.append(d.recv(10))).add()
+        c.send(b"child")
+        backend.loopexit(5)
+        backend.loop(EVLOOP_ONCE)
+        if seen != [b"child"]:
+            return 11
+        fired = []
+        Event.timer(backend, lambda *_: fired.append(1)).add(0.001)
+        backend.loop(EVLOOP_ONCE)
+        return OK if fired == [1] else 12
+
+    assert _fork(child) == OK
+    a.send(b"parent")
+    backend.loopexit(2)
+    backend.loop(EVLOOP_ONCE)
+    assert got == [b"parent"]
+    ev.free()
+
+
+def test_child_signal_events_work_after_reinit(backend):
+    calls = []
+    ev = Event.signal(backend, signal.SIGUSR2, lambda fd, what, arg: calls.append(what))
+    ev.add()
+    try:
+        def child() -> int:
+            backend.reinit()
+            os.kill(os.getpid(), signal.SIGUSR2)
+            backend.loopexit(5)
+            backend.loop(EVLOOP_ONCE)
+            return OK if calls == [EV_SIGNAL] else 20
+
+        assert _fork(child) == OK
+        # The parent's own delivery still works too.
+        os.kill(os.getpid(), signal.SIGUSR2)
+        backend.loopexit(2)
+        backend.loop(EVLOOP_ONCE)
+        assert calls == [EV_SIGNAL]
+    finally:
+        ev.delete()
