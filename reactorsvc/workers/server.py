@@ -1,0 +1,368 @@
+"""Server: the embedding facade over a Supervisor and its Workers.
+
+    server = Server(MyProtocol, host="127.0.0.1", port=8000, workers=4)
+    server.start()            # threads running, returns at once
+    ...
+    server.stop(grace=5.0)    # stop accepting, let connections finish, close the rest, join
+
+serve_forever() runs the supervisor loop in the calling thread; in the main thread it also
+turns SIGINT/SIGTERM into a graceful stop (a second signal stops at once). After stop()
+returns nothing is left: no thread, fd, connection or event.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+from typing import Any, Callable, Iterable
+
+import structlog
+
+from ..base import Event, EventBase, EventConfig
+from ..base.config import check_int, check_seconds
+from ..base.flags import EVLOOP_NO_EXIT_ON_EMPTY
+from ..errors import ReactorError
+from .dispatch import POLICIES
+from .supervisor import ListenerSpec, Supervisor
+
+_log = structlog.get_logger("reactorsvc.workers")
+
+
+def _check_optional(value: Any, name: str, kind: str) -> Any:
+    if value is None:
+        return None
+    if kind == "int":
+        if check_int(value, name) < 1:
+            raise ValueError(f"{name} must be >= 1 or None, got {value}")
+        return value
+    if check_seconds(value, name) <= 0:
+        raise ValueError(f"{name} must be > 0 seconds or None, got {value}")
+    return value
+
+
+class Server:
+    """Listeners, a supervisor thread and `workers` worker threads, one EventBase each.
+
+    `protocol_factory()` is called in a worker thread for each connection. `sockets`: already
+    bound sockets (inherited fds, systemd's LISTEN_FDS) to listen on instead of host/port.
+    `event_config`: a callable returning the EventConfig of each new base (backend choice).
+    start(), stop(), stats(), add_listener() and remove_listener() are thread-safe.
+    """
+
+    def __init__(self, protocol_factory: Callable[[], Any] | None = None, *, host: str | None = "127.0.0.1",
+                 port: int = 0, workers: int | None = os.cpu_count(), dispatch: str = "round_robin",
+                 backlog: int = 1024, max_connections: int | None = None,
+                 idle_timeout: float | None = None, sockets: Iterable[socket.socket] | None = None,
+                 reuse_port: bool = False, event_config: Callable[[], EventConfig | None] | None = None,
+                 ) -> None:
+        nworkers = workers if workers is not None else (os.cpu_count() or 1)
+        if check_int(nworkers, "workers") < 1:
+            raise ValueError(f"workers must be >= 1, got {nworkers}")
+        if dispatch not in POLICIES:
+            raise ValueError(f"dispatch: unknown policy {dispatch!r}; known: {', '.join(POLICIES)}")
+        if event_config is not None and not callable(event_config):
+            raise TypeError("event_config must be a callable returning an EventConfig")
+        self._nworkers = nworkers
+        self._dispatch = dispatch
+        self._make_config = event_config or (lambda: None)
+        self._pending: list[ListenerSpec] = []
+        self._admin: list[tuple] = []
+        self._sup: Supervisor | None = None
+        self._thread: threading.Thread | None = None
+        self._state = "new"          # new → running → draining → stopped
+        self._state_lock = threading.Lock()
+        self._drained = threading.Condition()
+        self._stop_now = threading.Event()
+        self._loop_done = threading.Event()
+        self._stopped = threading.Event()
+        self._sup_exit = False
+        self.shutdown_grace = 10.0   # for SIGINT/SIGTERM in serve_forever()
+        self._admin_listeners: list = []
+        if protocol_factory is not None:
+            where = list(sockets) if sockets is not None else (host, port)
+            self.add_listener("default", protocol_factory, where=where, backlog=backlog,
+                              reuse_port=reuse_port, max_connections=max_connections,
+                              idle_timeout=idle_timeout)
+
+    # -- listeners -----------------------------------------------------------------------------
+
+    def add_listener(self, name: str, protocol_factory: Callable[[], Any], *, where: Any,
+                     backlog: int = 1024, reuse_port: bool = False, max_connections: int | None = None,
+                     idle_timeout: float | None = None, read_timeout: float | None = None,
+                     write_timeout: float | None = None,
+                     write_buffer: tuple[int, int] | None = None) -> list:
+        """Listen on `where` ((host, port), a Unix path, or sockets) as `name`.
+
+        Before start() it is recorded and bound by start(); afterwards it binds at once (in
+        the supervisor thread) and returns the bound addresses. Bind errors raise OSError.
+        """
+        if not callable(protocol_factory):
+            raise TypeError(f"protocol_factory must be callable, not {type(protocol_factory).__name__}")
+        spec = ListenerSpec(name, protocol_factory, where, check_int(backlog, "backlog"), reuse_port,
+                            _check_optional(max_connections, "max_connections", "int"),
+                            _check_optional(idle_timeout, "idle_timeout", "s"),
+                            _check_optional(read_timeout, "read_timeout", "s"),
+                            _check_optional(write_timeout, "write_timeout", "s"), write_buffer)
+        if self._sup is None:
+            if any(s.name == name for s in self._pending):
+                raise ValueError(f"listener {name!r} already exists")
+            self._pending.append(spec)
+            return []
+        return self._in_supervisor(lambda: self._sup.add_listener(spec).addresses)
+
+    def update_listener(self, name: str, protocol_factory: Callable[[], Any], **options: Any) -> None:
+        """New factory/timeouts for the next connections of a running listener (SIGHUP reload)."""
+        old = self._sup.specs[name]
+        spec = ListenerSpec(name, protocol_factory, old.where, old.backlog, old.reuse_port,
+                            options.get("max_connections", old.max_connections),
+                            options.get("idle_timeout", old.idle_timeout),
+                            options.get("read_timeout", old.read_timeout),
+                            options.get("write_timeout", old.write_timeout),
+                            options.get("write_buffer", old.write_buffer))
+        self._in_supervisor(lambda: self._sup.update_spec(name, spec))
+
+    def remove_listener(self, name: str) -> None:
+        """Stop accepting on `name`; connections it accepted stay open."""
+        self._in_supervisor(lambda: self._sup.remove_listener(name))
+
+    def add_admin(self, host: str, port: int, protocol_factory: Callable[[], Any]) -> None:
+        """Serve `protocol_factory` on the supervisor's own loop (the daemon's admin endpoint)."""
+        self._admin.append((host, port, protocol_factory))
+
+    def listener_names(self) -> list[str]:
+        return list(self._sup.listeners) if self._sup else [s.name for s in self._pending]
+
+    @property
+    def addresses(self) -> list[tuple]:
+        """Bound (host, port) pairs (paths for Unix sockets) after start(), admin excluded."""
+        if self._sup is None:
+            return []
+        return [a for lst in list(self._sup.listeners.values()) for a in lst.addresses]
+
+    @property
+    def admin_addresses(self) -> list[tuple]:
+        return [a for lst in self._admin_listeners for a in lst.addresses]
+
+    @property
+    def draining(self) -> bool:
+        return self._state != "running"
+
+    def _in_supervisor(self, fn: Callable[[], Any]) -> Any:
+        """Run fn in the supervisor thread and return its result (or raise its error)."""
+        if self._sup is None:
+            raise ReactorError("the server is not running")
+        if self._loop_done.is_set() or threading.get_ident() == self._sup.base._running:
+            return fn()
+        done = threading.Event()
+        box: list = []
+
+        def call() -> None:
+            try:
+                box.append((True, fn()))
+            except BaseException as exc:
+                box.append((False, exc))
+            done.set()
+
+        self._sup.base.call_soon_threadsafe(call)
+        if not done.wait(10.0):
+            raise ReactorError("the supervisor did not answer within 10 s")
+        ok, value = box[0]
+        if not ok:
+            raise value
+        return value
+
+    # -- running -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Bind every listener, start the workers and the supervisor thread; returns at once.
+
+        Bind errors raise here (OSError), with nothing left running."""
+        self._start(own_thread=True)
+
+    def _start(self, own_thread: bool) -> None:
+        with self._state_lock:
+            if self._state != "new":
+                raise ReactorError(f"start() on a server that is {self._state}")
+            sup = Supervisor(self._nworkers, self._dispatch, self._make_config)
+            try:
+                for spec in self._pending:
+                    sup.add_listener(spec)
+                from ..io.listener import start_server
+                for host, port, factory in self._admin:
+                    self._admin_listeners.append(start_server(sup.base, factory, host, port))
+            except BaseException:
+                self._discard(sup)
+                raise
+            sup.on_close = self._on_conn_closed
+            self._sup = sup
+            sup.start_workers()
+            self._state = "running"
+        _log.info("server_started", backend=sup.base.method, workers=self._nworkers,
+                  dispatch=self._dispatch, listeners={n: l.addresses for n, l in sup.listeners.items()})
+        if own_thread:
+            self._thread = threading.Thread(target=self._run_supervisor, name="reactorsvc-supervisor",
+                                            daemon=True)
+            self._thread.start()
+
+    def _discard(self, sup: Supervisor) -> None:
+        for lst in self._admin_listeners:
+            lst.close()
+        self._admin_listeners.clear()
+        for name in list(sup.listeners):
+            sup.remove_listener(name)
+        for w in sup.workers:
+            w.base.free()
+        sup.base.free()
+
+    def _run_supervisor(self, signals: Iterable[tuple[int, Callable]] = ()) -> None:
+        """The supervisor's loop, until stop() asks it to end (then stop() frees the base)."""
+        base = self._sup.base
+        events = []
+        try:
+            for signum, handler in signals:
+                ev = Event.signal(base, signum, lambda fd, what, h: h(fd), handler)
+                ev.add()
+                events.append(ev)
+            while not self._sup_exit:
+                base.loop(EVLOOP_NO_EXIT_ON_EMPTY)
+        finally:
+            for ev in events:
+                ev.delete()
+            self._loop_done.set()
+
+    def serve_forever(self, extra_signals: dict[int, Callable[[int], Any]] | None = None) -> None:
+        """start(), then run the supervisor in this thread until stop() has finished.
+
+        In the main thread SIGINT/SIGTERM stop gracefully (grace: `shutdown_grace`, 10 s by
+        default); a second one stops at once. `extra_signals`: {signum: handler(signum)} run in
+        this thread too (the daemon's SIGHUP reload).
+        """
+        self._start(own_thread=False)
+        signals: list[tuple[int, Callable]] = []
+        if threading.current_thread() is threading.main_thread():
+            signals = [(signal.SIGINT, self._on_stop_signal), (signal.SIGTERM, self._on_stop_signal)]
+            signals += list((extra_signals or {}).items())
+        try:
+            self._run_supervisor(signals)
+        except BaseException:
+            self._stop_now.set()
+            self.stop(0)
+            raise
+        self._stopped.wait()
+
+    def _on_stop_signal(self, signum: int) -> None:
+        if self._state != "running":
+            _log.warning("stop_now", signal=signum)
+            self._stop_now.set()
+            with self._drained:
+                self._drained.notify_all()
+            return
+        _log.info("stop_requested", signal=signum, grace=self.shutdown_grace)
+        self._begin_stop(self.shutdown_grace, background=True)
+
+    # -- stopping ------------------------------------------------------------------------------
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Stop accepting, let connections finish for up to `grace` seconds, close the rest
+        (connection_lost on each), stop and join the threads, free the bases.
+
+        Thread-safe. From a thread of this server (a protocol callback, say) it cannot wait
+        for itself: it starts the stop in the background and returns; wait_stopped() waits.
+        """
+        grace = check_seconds(grace, "grace")
+        own = self._is_own_thread()
+        self._begin_stop(grace, background=own)
+        if not own:
+            self._stopped.wait()
+
+    def wait_stopped(self, timeout: float | None = None) -> bool:
+        """Block until a stop has finished; False on timeout."""
+        return self._stopped.wait(timeout)
+
+    def _is_own_thread(self) -> bool:
+        sup = self._sup
+        if sup is None:
+            return False
+        me = threading.current_thread()
+        return me is self._thread or sup.base._running == threading.get_ident() or any(
+            w.thread is me for w in sup.workers)
+
+    def _begin_stop(self, grace: float, background: bool) -> None:
+        with self._state_lock:
+            state = self._state
+            if state == "new":
+                self._state = "stopped"
+                self._stopped.set()
+                return
+            if state != "running":
+                return  # already stopping: the caller waits on _stopped
+            self._state = "draining"
+        if background:
+            threading.Thread(target=self._drain_and_stop, args=(grace,), name="reactorsvc-stop",
+                             daemon=True).start()
+        else:
+            self._drain_and_stop(grace)
+
+    def _load(self) -> int:
+        return sum(w.load() for w in list(self._sup.workers))
+
+    def _on_conn_closed(self) -> None:
+        with self._drained:
+            self._drained.notify_all()
+
+    def _wait_drained(self, timeout: float) -> bool:
+        with self._drained:
+            return self._drained.wait_for(lambda: self._load() == 0 or self._stop_now.is_set(), timeout)
+
+    def _drain_and_stop(self, grace: float) -> None:
+        sup = self._sup
+        try:
+            self._in_supervisor(sup.close_listeners)
+            _log.info("draining", connections=self._load(), grace=grace)
+            if not self._wait_drained(grace) or self._load():
+                _log.info("closing_connections", connections=self._load())
+            for w in list(sup.workers):
+                w.call(w.close_connections)
+            self._wait_drained(5.0)
+            for w in list(sup.workers):
+                w.request_stop()
+            for w in list(sup.workers):
+                w.join(5.0)
+                w.free()
+            self._in_supervisor(self._close_admin)
+        except Exception:
+            _log.error("stop_failed", exc_info=True)
+        finally:
+            self._sup_exit = True
+            sup.base.loopbreak()
+            self._loop_done.wait(10.0)
+            if self._thread is not None:
+                self._thread.join(10.0)
+            if not sup.base._running:
+                sup.base.free()
+            with self._state_lock:
+                self._state = "stopped"
+            self._stopped.set()
+            _log.info("server_stopped")
+
+    def _close_admin(self) -> None:
+        for lst in self._admin_listeners:
+            lst.close()
+
+    # -- numbers -------------------------------------------------------------------------------
+
+    def stats(self) -> dict:
+        """{"workers": [per-worker counters], "supervisor": {accepts, handoffs, rejected, ...}}."""
+        sup = self._sup
+        if sup is None:
+            return {"workers": [], "supervisor": {}}
+        return {"workers": [w.stats() for w in list(sup.workers)], "supervisor": sup.stats()}
+
+    def bases(self) -> list[tuple[str, EventBase]]:
+        """(name, EventBase) of the supervisor and each worker (for /debug/events)."""
+        sup = self._sup
+        if sup is None:
+            return []
+        return [("supervisor", sup.base)] + [(f"worker-{w.index}", w.base) for w in list(sup.workers)]

@@ -1,0 +1,168 @@
+"""Worker: a thread that owns one EventBase and the connections handed to it.
+
+The supervisor hands an accepted socket over with a cross-thread `Event.add()` on this
+worker's base (a one-shot EV_WRITE event on the new fd: a fresh connection is writable at
+once). That add() wakes the worker through its base's notifier; the event's callback then
+runs here, in the worker's thread, and starts the Connection, so every protocol callback of
+the connection runs in this thread, connection_made first.
+
+Counters are plain ints, each written by one thread only (handed: supervisor; the rest: this
+worker), so reading them from another thread is safe under the GIL.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from typing import Any, Callable
+
+import structlog
+
+from ..base import Event, EventBase, EventConfig
+from ..base.flags import EV_WRITE, EVLOOP_NO_EXIT_ON_EMPTY
+from ..io.connection import Connection
+
+_log = structlog.get_logger("reactorsvc.workers")
+
+
+class Worker:
+    """One loop thread. handoff() and stats() are thread-safe; the rest runs in its thread."""
+
+    def __init__(self, index: int, make_config: Callable[[], EventConfig | None],
+                 on_death: Callable[[Worker, BaseException], Any] | None = None,
+                 on_close: Callable[[Worker, Any], Any] | None = None) -> None:
+        self.index = index
+        self.base = EventBase(make_config())
+        self.connections: dict[Connection, Any] = {}   # connection -> its handoff
+        self.handed = 0            # written by the supervisor thread
+        self.received = 0
+        self.connections_total = 0
+        self.errors = 0
+        self._bytes_in_closed = self._bytes_out_closed = 0
+        self._on_death = on_death
+        self._on_close = on_close
+        self._stop = False
+        self.dead = False
+        self.thread = threading.Thread(target=self._run, name=f"reactorsvc-worker-{index}", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    # -- the thread ------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while not self._stop:
+                self.base.loop(EVLOOP_NO_EXIT_ON_EMPTY)
+        except BaseException as exc:  # an injected fault, a backend failure: contain it
+            self.dead = True
+            _log.error("worker_died", worker=self.index, error=repr(exc), exc_info=True)
+            self._abort_all()
+            if self._on_death is not None:
+                self._on_death(self, exc)
+
+    def _abort_all(self) -> None:
+        """After the loop died: close every connection's socket and every pending handoff."""
+        for conn, handoff in list(self.connections.items()):
+            sock = conn.get_extra_info("socket")
+            if sock is not None:
+                sock.close()
+            self.errors += 1
+            self._notify_close(handoff)
+        self.connections.clear()
+        pending: list = []
+        self.base.foreach_event(lambda ev: pending.append(ev) if ev.callback == self._receive else None)
+        for ev in pending:
+            sock, handoff = ev.arg
+            sock.close()
+            self._notify_close(handoff)
+
+    # -- handoff -----------------------------------------------------------------------------
+
+    def handoff(self, sock: socket.socket, spec: Any) -> None:
+        """Supervisor thread: give `sock` to this worker (a cross-thread Event.add())."""
+        self.handed += 1
+        try:
+            Event(self.base, sock.fileno(), EV_WRITE, self._receive, (sock, spec)).add()
+        except BaseException:
+            self.handed -= 1
+            raise
+
+    def load(self) -> int:
+        """Live connections plus handoffs in flight (for least_connections)."""
+        return len(self.connections) + self.handed - self.received
+
+    def _receive(self, fd: int, what: int, arg: Any) -> None:
+        sock, spec = arg
+        self.received += 1
+        if self._stop:
+            sock.close()
+            self._notify_close(spec)
+            return
+        try:
+            protocol = spec.protocol_factory()
+            conn = Connection.start(self.base, sock, protocol, worker=self,
+                                    idle_timeout=spec.idle_timeout, read_timeout=spec.read_timeout,
+                                    write_timeout=spec.write_timeout, on_close=self._closed)
+            if spec.write_buffer is not None:
+                conn.set_write_buffer_limits(*spec.write_buffer)
+        except Exception:
+            _log.error("connection_start_failed", worker=self.index, listener=spec.name, exc_info=True)
+            self.errors += 1
+            sock.close()
+            self._notify_close(spec)
+            return
+        self.connections[conn] = spec
+        self.connections_total += 1
+
+    def _closed(self, conn: Connection) -> None:
+        handoff = self.connections.pop(conn, None)
+        self._bytes_in_closed += conn.bytes_in
+        self._bytes_out_closed += conn.bytes_out
+        self._notify_close(handoff)
+
+    def _notify_close(self, handoff: Any) -> None:
+        if self._on_close is not None:
+            self._on_close(self, handoff)
+
+    # -- stopping (any thread) ---------------------------------------------------------------
+
+    def call(self, fn: Callable, *args: Any) -> None:
+        """Run fn(*args) in this worker's thread (thread-safe, never blocks)."""
+        self.base.call_soon_threadsafe(fn, *args)
+
+    def close_connections(self) -> None:
+        """Worker thread: abort what is still open (connection_lost(None) on each)."""
+        for conn in list(self.connections):
+            conn.abort()
+
+    def request_stop(self) -> None:
+        """Any thread: make the loop return and the thread end."""
+        self._stop = True
+        if not self.base._freed:
+            self.base.loopbreak()
+
+    def join(self, timeout: float | None = None) -> None:
+        self.thread.join(timeout)
+
+    def free(self) -> None:
+        """After the thread ended: free the base (closes its fds)."""
+        if not self.thread.is_alive():
+            self.base.free()
+
+    def stats(self) -> dict:
+        live = list(self.connections)
+        counters = self.base.counters()
+        return {
+            "index": self.index,
+            "connections": len(live),
+            "connections_total": self.connections_total,
+            "bytes_in": self._bytes_in_closed + sum(c.bytes_in for c in live),
+            "bytes_out": self._bytes_out_closed + sum(c.bytes_out for c in live),
+            "callbacks": counters["callbacks"],
+            "wakeups": counters["wakeups"],
+            "iterations": counters["iterations"],
+            "handoffs_in_flight": self.handed - self.received,
+            "errors": self.errors,
+            "alive": not self.dead and self.thread.is_alive(),
+        }
