@@ -25,7 +25,14 @@ class Dispatcher:
         nonblock = flags & EVLOOP_NONBLOCK
         exit_on_empty = not flags & EVLOOP_NO_EXIT_ON_EMPTY
         timers = self._timers
+        heap = timers._heap          # compaction rebuilds it in place: the alias stays valid
+        slots = self._io.slots
+        lock = self._lock
+        locked = self._locked
+        cache_time = self._cache_time
+        activeq = self._activeq      # priority_init() refuses to run while the loop does
         while True:
+            # 1. stop if asked to
             self._continue = False
             if self._exit:
                 self._got_exit = True
@@ -33,64 +40,72 @@ class Dispatcher:
             if self._break:
                 self._got_break = True
                 return 0
+            # 2. how long to wait; nothing left: done
             busy = self._nactive or self._deferred
             if exit_on_empty and not busy and not self._nevents:
                 return 1
             if busy or nonblock:
                 timeout = 0.0
-            else:
+            elif heap:
                 deadline = timers.next_deadline()
                 timeout = None if deadline is None else max(0.0, deadline - monotonic())
+            else:
+                timeout = None
             self.n_iterations += 1
-            self._poll_locked(timeout)
-            heap = timers._heap
-            if heap and heap[0][0] <= self._clock():
-                self._expire_timers_locked()
+            # 3. wait in the backend, lock released, time cache cleared
+            backend = self._backend
+            self._now_cache = None
+            if locked:
+                lock.release()
+                try:
+                    ready = backend.dispatch(timeout)
+                finally:
+                    lock.acquire()
+            else:
+                ready = backend.dispatch(timeout)
+            now = monotonic()
+            if cache_time:
+                self._now_cache = now
+            # 4. ready fds' events → active queues (inlined: the hottest lines of the loop)
+            if ready:
+                ev_bits = backend.ev_bits
+                activated = 0
+                for fd, raw in ready:
+                    slot = slots.get(fd)
+                    if slot is None:
+                        continue
+                    what = ev_bits[raw]
+                    for ev in slot.events:
+                        bits = ev._events & what
+                        if bits:
+                            if ev._active:
+                                ev._res |= bits
+                            else:
+                                ev._active = True
+                                ev._res = bits
+                                ev._ncalls = 1
+                                activeq[ev._priority].append(ev)
+                                activated += 1
+                self._nactive += activated
+            # 5. expired timers → active queues
+            if heap and heap[0][0] <= now:
+                self._expire_timers_locked(now)
+            # 6. callbacks, then 7. ONCE / NONBLOCK
             if self._nactive or self._deferred:
-                ran = self._process_active_locked()
+                if len(activeq) == 1 and not self._deferred and self._max_callbacks is None \
+                        and self._max_interval is None:
+                    ran = self._process_queue_locked(activeq[0], 0)  # one priority: no scan
+                    ran = 1 if ran < 0 else ran
+                    self.n_callbacks += ran
+                else:
+                    ran = self._process_active_locked()
                 if once and ran and not self._nactive and not self._deferred:
                     return 0
             elif nonblock:
                 return 0
 
-    def _poll_locked(self, timeout: float | None) -> None:
-        """Wait in the backend (lock released), then activate the ready fds' events."""
-        self._now_cache = None
-        if self._locked:
-            lock = self._lock
-            lock.release()
-            try:
-                ready = self._backend.dispatch(timeout)
-            finally:
-                lock.acquire()
-        else:
-            ready = self._backend.dispatch(timeout)
-        if self._cache_time:
-            self._now_cache = monotonic()
-        if not ready:
-            return
-        slots = self._io.slots
-        activeq = self._activeq
-        activated = 0
-        for fd, what in ready:
-            slot = slots.get(fd)
-            if slot is None:
-                continue
-            for ev in slot.events:
-                bits = ev._events & what
-                if bits:
-                    if ev._active:
-                        ev._res |= bits
-                    else:
-                        ev._active = True
-                        ev._res = bits
-                        ev._ncalls = 1
-                        activeq[ev._priority].append(ev)
-                        activated += 1
-        self._nactive += activated
-
-    def _expire_timers_locked(self) -> None:
-        for ev in self._timers.pop_expired(self._clock()):
+    def _expire_timers_locked(self, now: float) -> None:
+        for ev in self._timers.pop_expired(now):
             ev._timer = None
             if not ev._events & EV_PERSIST:
                 # Unregister, but keep an I/O activation of this pass: the bits are OR-ed.
@@ -105,18 +120,22 @@ class Dispatcher:
             if queue:
                 count = self._process_queue_locked(queue, prio)
                 if count < 0:
-                    return ran + 1
+                    ran += 1
+                    break
                 ran += count
                 if count:
                     break
-        if self._deferred:
+        if self._deferred and not self._break and not self._continue:
             count = self._process_deferred_locked()
             ran += count if count >= 0 else 1
         self.n_callbacks += ran
         return ran
 
     def _process_queue_locked(self, queue, prio: int) -> int:
-        """Run one priority's queue; -1 when loopbreak()/loopcontinue() cut it short."""
+        """Run one priority's queue; -1 when loopbreak()/loopcontinue() cut it short.
+
+        The hot path: one popleft, a few slot reads, the lock released around the callback.
+        """
         limit = endtime = None
         if prio >= self._limit_prio:
             limit = self._max_callbacks
@@ -124,44 +143,46 @@ class Dispatcher:
                 endtime = monotonic() + self._max_interval
         locked = self._locked
         lock = self._lock
-        count = 0
+        count = popped = 0
         self._running_prio = prio
-        while queue:
-            ev = queue.popleft()
-            self._nactive -= 1
-            ev._active = False
-            res = ev._res
-            events = ev._events
-            if not events & EV_PERSIST:
-                self._del_locked(ev, notify=False)
-            elif ev._interval is not None:
-                self._reschedule_persist_locked(ev, res)
-            if not ev._internal:
-                count += 1
-            self._current = ev
-            if locked:
-                lock.release()
-            try:
-                ev._callback(ev._fd, res, ev._arg)
-            except Exception:
-                _log.error("callback_failed", ev=repr(ev), fd=ev._fd, what=res, exc_info=True)
-            finally:
+        try:
+            while queue:
+                ev = queue.popleft()
+                popped += 1
+                ev._active = False
+                res = ev._res
+                if not ev._events & EV_PERSIST:
+                    self._del_locked(ev, notify=False)
+                elif ev._interval is not None:
+                    self._reschedule_persist_locked(ev, res)
+                if not ev._internal:
+                    count += 1
+                self._current = ev
                 if locked:
-                    lock.acquire()
-                self._current = None
-                if self._waiters:
-                    self._cond.notify_all()
-            if ev._ncalls > 1 and ev._inserted:
-                self._activate_locked(ev, res, ev._ncalls - 1)  # one run per delivered signal
-            if self._break or self._continue:
-                count = -1
-                break
-            if limit is not None and count >= limit:
-                break
-            if endtime is not None and monotonic() >= endtime:
-                break
-        self._running_prio = _NO_PRIO
-        return count
+                    lock.release()
+                try:
+                    ev._callback(ev._fd, res, ev._arg)
+                except Exception:
+                    _log.error("callback_failed", ev=repr(ev), fd=ev._fd, what=res, exc_info=True)
+                finally:
+                    if locked:
+                        lock.acquire()
+                    self._current = None
+                    if self._waiters:
+                        self._cond.notify_all()
+                if ev._ncalls > 1 and ev._inserted:
+                    self._activate_locked(ev, res, ev._ncalls - 1)  # one run per delivered signal
+                if self._break or self._continue:
+                    return -1
+                if limit is not None and count >= limit:
+                    break
+                if endtime is not None and monotonic() >= endtime:
+                    break
+            return count
+        finally:
+            # Popped events leave the count here, once, rather than per callback.
+            self._nactive -= popped
+            self._running_prio = _NO_PRIO
 
     def _reschedule_persist_locked(self, ev: Any, res: int) -> None:
         """libevent's persist rule: after a timeout, old deadline + interval; after I/O,

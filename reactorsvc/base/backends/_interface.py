@@ -21,6 +21,8 @@ class Backend:
     features = 0
     #: True when a forked child must build a new kernel object (epoll, kqueue).
     need_reinit = False
+    #: raw readiness value → EV_* bits; a backend that reports EV bits already uses Identity.
+    ev_bits: dict
 
     def add(self, fd: int, old: int, new: int) -> None:
         """Start watching `new` bits on fd; `old` is what was watched before."""
@@ -31,8 +33,30 @@ class Backend:
         raise NotImplementedError
 
     def dispatch(self, timeout: float | None) -> list[tuple[int, int]]:
-        """Wait up to `timeout` seconds (None: forever); return [(fd, EV_* bits)]."""
+        """Wait up to `timeout` seconds (None: forever); return [(fd, raw)] where
+        `self.ev_bits[raw]` is the EV_* bits (the kernel's mask, translated lazily)."""
         raise NotImplementedError
 
     def close(self) -> None:
         """Release the kernel object; idempotent."""
+
+
+class Translation(dict):
+    """raw mask → EV bits, computed by `fn` on first sight of each mask (there are few)."""
+
+    def __init__(self, fn) -> None:
+        super().__init__()
+        self._fn = fn
+
+    def __missing__(self, raw: int) -> int:
+        bits = self[raw] = self._fn(raw)
+        return bits
+
+
+def _same(bits: int) -> int:
+    return bits
+
+
+def identity() -> Translation:
+    """For backends whose dispatch() already reports EV bits."""
+    return Translation(_same)

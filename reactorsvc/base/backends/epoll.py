@@ -17,12 +17,11 @@ import errno
 import select
 
 from ..flags import EV_CLOSED, EV_ET, EV_FEATURE_EARLY_CLOSE, EV_FEATURE_ET, EV_FEATURE_O1, EV_READ, EV_WRITE
-from ._interface import Backend
+from ._interface import Backend, Translation
 
 _IN, _OUT, _RDHUP = select.EPOLLIN, select.EPOLLOUT, select.EPOLLRDHUP
 _HUP_ERR = select.EPOLLHUP | select.EPOLLERR
 _GONE = (errno.EBADF, errno.ENOENT, errno.EPERM)
-_MAX_EVENTS = 4096
 
 
 def _to_epoll(bits: int) -> int:
@@ -49,14 +48,6 @@ def _to_ev(mask: int) -> int:
     return bits | EV_ET
 
 
-class _Translation(dict):
-    """epoll mask → EV bits, filled on first sight of each mask (there are few)."""
-
-    def __missing__(self, mask: int) -> int:
-        bits = self[mask] = _to_ev(mask)
-        return bits
-
-
 class EpollBackend(Backend):
     name = "epoll"
     features = EV_FEATURE_ET | EV_FEATURE_O1 | EV_FEATURE_EARLY_CLOSE
@@ -64,8 +55,11 @@ class EpollBackend(Backend):
 
     def __init__(self) -> None:
         self._ep = select.epoll()
-        self._maxevents = 32
-        self._tr = _Translation()
+        self.ev_bits = Translation(_to_ev)
+        # The C method itself, no Python frame in between: up to 1023 (FD_SETSIZE-1) ready fds
+        # a call, the rest come next pass (level-triggered or still on epoll's ready list).
+        # epoll.poll takes None (forever) or seconds, as dispatch() must.
+        self.dispatch = self._ep.poll
 
     def fileno(self) -> int:
         return self._ep.fileno()
@@ -102,14 +96,6 @@ class EpollBackend(Backend):
         except OSError as exc:
             if exc.errno not in _GONE:
                 raise
-
-    def dispatch(self, timeout: float | None) -> list[tuple[int, int]]:
-        ready = self._ep.poll(-1 if timeout is None else timeout, self._maxevents)
-        n = len(ready)
-        if n == self._maxevents and n < _MAX_EVENTS:
-            self._maxevents = n * 2  # a full batch: there may be more waiting
-        tr = self._tr
-        return [(fd, tr[mask]) for fd, mask in ready]
 
     def close(self) -> None:
         self._ep.close()

@@ -11,7 +11,7 @@ import errno
 import select
 
 from ..flags import EV_ET, EV_FEATURE_ET, EV_FEATURE_FDS, EV_FEATURE_O1, EV_READ, EV_WRITE
-from ._interface import Backend
+from ._interface import Backend, identity
 
 _GONE = (errno.EBADF, errno.ENOENT)
 
@@ -22,6 +22,7 @@ class KqueueBackend(Backend):
     need_reinit = True
 
     def __init__(self) -> None:
+        self.ev_bits = identity()
         self._kq = select.kqueue()
         self._max = 64
 

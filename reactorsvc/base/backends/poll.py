@@ -13,7 +13,7 @@ import os
 import select
 
 from ..flags import EV_FEATURE_FDS, EV_READ, EV_WRITE
-from ._interface import Backend
+from ._interface import Backend, Translation
 
 _IN, _OUT = select.POLLIN, select.POLLOUT
 _BAD = select.POLLHUP | select.POLLERR | select.POLLNVAL
@@ -23,13 +23,19 @@ def _to_poll(bits: int) -> int:
     return (_IN if bits & EV_READ else 0) | (_OUT if bits & EV_WRITE else 0)
 
 
+def _to_ev(mask: int) -> int:
+    if mask & _BAD:
+        return EV_READ | EV_WRITE
+    return (EV_READ if mask & _IN else 0) | (EV_WRITE if mask & _OUT else 0)
+
+
 class PollBackend(Backend):
     name = "poll"
     features = EV_FEATURE_FDS
 
     def __init__(self) -> None:
         self._poll = select.poll()
-        self._tr: dict[int, int] = {}
+        self.ev_bits = Translation(_to_ev)
 
     def add(self, fd: int, old: int, new: int) -> None:
         os.fstat(fd)  # EBADF here, not from a later poll()
@@ -46,14 +52,4 @@ class PollBackend(Backend):
                 pass
 
     def dispatch(self, timeout: float | None) -> list[tuple[int, int]]:
-        ms = None if timeout is None else timeout * 1000.0
-        ready = self._poll.poll(ms)
-        tr = self._tr
-        out = []
-        for fd, mask in ready:
-            bits = tr.get(mask)
-            if bits is None:
-                bits = tr[mask] = (EV_READ | EV_WRITE) if mask & _BAD else (
-                    (EV_READ if mask & _IN else 0) | (EV_WRITE if mask & _OUT else 0))
-            out.append((fd, bits))
-        return out
+        return self._poll.poll(None if timeout is None else timeout * 1000.0)

@@ -13,7 +13,7 @@ import os
 import select
 
 from ..flags import EV_FEATURE_FDS, EV_READ, EV_WRITE
-from ._interface import Backend
+from ._interface import Backend, identity
 
 FD_SETSIZE = 1024
 
@@ -23,6 +23,7 @@ class SelectBackend(Backend):
     features = EV_FEATURE_FDS
 
     def __init__(self) -> None:
+        self.ev_bits = identity()
         self._readers: set[int] = set()
         self._writers: set[int] = set()
 
