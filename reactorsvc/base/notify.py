@@ -1,9 +1,14 @@
 """Cross-thread wake-up of a sleeping loop: eventfd, else a pipe, else a socketpair.
 
 One wake-up path, coalesced (libuv's uv_async_send, libevent's is_notify_pending): `notify()`
-writes only when no wake-up is pending; the loop's drain callback clears the flag *before*
-it looks at what other threads queued, so a producer that saw the flag set is always served.
+writes only when no wake-up is pending; the loop's drain callback clears the flag before the
+loop looks at what other threads queued, so a producer that saw the flag set is always served.
 A failed write clears the flag, so later wake-ups are not suppressed.
+
+Order matters in drain(): empty the fd first, then clear the flag. Clearing first would let a
+producer set the flag and write between the two steps; the read would then swallow its
+wake-up while the flag stayed set, and every later notify() would be coalesced into nothing
+(a lost wake-up; the stress harness finds it within seconds).
 """
 
 from __future__ import annotations
@@ -65,8 +70,7 @@ class Notifier:
             _log.warning("notify_failed", fd=self.write_fd, error=str(exc))
 
     def drain(self) -> None:
-        """Loop thread: clear the pending flag, then empty the fd."""
-        self.pending = False
+        """Loop thread: empty the fd, then clear the pending flag (see the module doc)."""
         try:
             if self.kind == "eventfd":
                 os.eventfd_read(self.read_fd)
@@ -75,6 +79,7 @@ class Notifier:
                     pass
         except (BlockingIOError, InterruptedError):
             pass
+        self.pending = False
 
     def close(self) -> None:
         for fd in {self.read_fd, self.write_fd}:
