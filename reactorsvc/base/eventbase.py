@@ -401,8 +401,8 @@ class EventBase(Dispatcher, Lifecycle):
         """From the loop thread: run fn(*args) in this or the next pass, FIFO."""
         if not callable(fn):
             raise TypeError(f"fn must be callable, not {type(fn).__name__}")
-        if self._freed:
-            raise ReactorError("EventBase used after free()")
+        if self._freed or self._needs_reinit:
+            self._check_usable()
         self._deferred.append((fn, args))
 
     def call_soon_threadsafe(self, fn: Callable, *args: Any) -> None:
@@ -412,8 +412,8 @@ class EventBase(Dispatcher, Lifecycle):
         """
         if not callable(fn):
             raise TypeError(f"fn must be callable, not {type(fn).__name__}")
-        if self._freed:
-            raise ReactorError("call_soon_threadsafe() on a freed EventBase")
+        if self._freed or self._needs_reinit:
+            self._check_usable()
         # Append before reading _running: a loop that starts now will see the item.
         self._deferred.append((fn, args))
         running = self._running

@@ -216,7 +216,8 @@ class Server:
             w.base.free()
         sup.base.free()
 
-    def _run_supervisor(self, signals: Iterable[tuple[int, Callable]] = ()) -> None:
+    def _run_supervisor(self, signals: Iterable[tuple[int, Callable]] = (),
+                        unblock: set[int] = frozenset()) -> None:
         """The supervisor's loop, until stop() asks it to end (then stop() frees the base)."""
         base = self._sup.base
         events = []
@@ -225,6 +226,8 @@ class Server:
                 ev = Event.signal(base, signum, lambda fd, what, h: h(fd), handler)
                 ev.add()
                 events.append(ev)
+            if unblock:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, unblock)
             while not self._sup_exit:
                 base.loop(EVLOOP_NO_EXIT_ON_EMPTY)
         finally:
@@ -239,13 +242,24 @@ class Server:
         default); a second one stops at once. `extra_signals`: {signum: handler(signum)} run in
         this thread too (the daemon's SIGHUP reload).
         """
-        self._start(own_thread=False)
         signals: list[tuple[int, Callable]] = []
+        blocked: set[int] = set()
         if threading.current_thread() is threading.main_thread():
             signals = [(signal.SIGINT, self._on_stop_signal), (signal.SIGTERM, self._on_stop_signal)]
             signals += list((extra_signals or {}).items())
+            # A signal between binding and registering the handlers would get its default
+            # action (death): hold them until the supervisor's signal events exist. Threads
+            # started meanwhile inherit the mask, so signals reach this thread afterwards.
+            blocked = {signum for signum, _ in signals}
+            signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
         try:
-            self._run_supervisor(signals)
+            self._start(own_thread=False)
+        except BaseException:
+            if blocked:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
+            raise
+        try:
+            self._run_supervisor(signals, unblock=blocked)
         except BaseException:
             self._stop_now.set()
             self.stop(0)

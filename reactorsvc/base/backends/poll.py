@@ -32,6 +32,9 @@ def _to_ev(mask: int) -> int:
 class PollBackend(Backend):
     name = "poll"
     features = EV_FEATURE_FDS
+    # A poll object inherited across fork while the parent's loop sat in poll() stays marked
+    # busy ("concurrent poll() invocation"): the child needs a fresh one.
+    need_reinit = True
 
     def __init__(self) -> None:
         self._poll = select.poll()
