@@ -31,6 +31,8 @@ class Dispatcher:
         locked = self._locked
         cache_time = self._cache_time
         activeq = self._activeq      # priority_init() refuses to run while the loop does
+        # One priority and no dispatch limits: the common case gets a leaner callback loop.
+        simple = len(activeq) == 1 and self._max_callbacks is None and self._max_interval is None
         while True:
             # 1. stop if asked to
             self._continue = False
@@ -92,11 +94,8 @@ class Dispatcher:
                 self._expire_timers_locked(now)
             # 6. callbacks, then 7. ONCE / NONBLOCK
             if self._nactive or self._deferred:
-                if len(activeq) == 1 and not self._deferred and self._max_callbacks is None \
-                        and self._max_interval is None:
-                    ran = self._process_queue_locked(activeq[0], 0)  # one priority: no scan
-                    ran = 1 if ran < 0 else ran
-                    self.n_callbacks += ran
+                if simple and not self._deferred:
+                    ran = self._run_single_queue_locked(activeq[0])
                 else:
                     ran = self._process_active_locked()
                 if once and ran and not self._nactive and not self._deferred:
@@ -108,10 +107,60 @@ class Dispatcher:
         for ev in self._timers.pop_expired(now):
             ev._timer = None
             if not ev._events & EV_PERSIST:
-                # Unregister, but keep an I/O activation of this pass: the bits are OR-ed.
-                self._del_locked(ev, notify=False, keep_active=True)
+                if ev._inserted:
+                    # Unregister, but keep an I/O activation of this pass: the bits are OR-ed.
+                    self._del_locked(ev, keep_active=True)
+                else:
+                    ev._interval = None
             self._recount_locked(ev)
             self._activate_locked(ev, EV_TIMEOUT)
+
+    def _run_single_queue_locked(self, queue) -> int:
+        """_process_queue_locked for a base with one priority and no dispatch limits: nothing
+        can pre-empt the queue and nothing bounds it, so those checks go. Keep the two in step.
+        """
+        locked = self._locked
+        lock = self._lock
+        count = popped = 0
+        try:
+            while queue:
+                ev = queue.popleft()
+                popped += 1
+                ev._active = False
+                res = ev._res
+                if not ev._events & EV_PERSIST:
+                    if ev._inserted or ev._timer is not None:
+                        self._del_locked(ev)
+                elif ev._interval is not None:
+                    self._reschedule_persist_locked(ev, res)
+                if not ev._internal:
+                    count += 1
+                if locked:
+                    self._current = ev
+                    lock.release()
+                    try:
+                        ev._callback(ev._fd, res, ev._arg)
+                    except Exception:
+                        _log.error("callback_failed", ev=repr(ev), fd=ev._fd, what=res, exc_info=True)
+                    finally:
+                        lock.acquire()
+                        self._current = None
+                        if self._waiters:
+                            self._cond.notify_all()
+                else:
+                    try:
+                        ev._callback(ev._fd, res, ev._arg)
+                    except Exception:
+                        _log.error("callback_failed", ev=repr(ev), fd=ev._fd, what=res, exc_info=True)
+                if ev._ncalls > 1 and ev._inserted:
+                    self._activate_locked(ev, res, ev._ncalls - 1)  # one run per delivered signal
+                if self._break or self._continue:
+                    count += 1  # counts as a run for EVLOOP_ONCE, as -1 does below
+                    break
+            return count
+        finally:
+            self._nactive -= popped
+            self.n_callbacks += count
 
     def _process_active_locked(self) -> int:
         """Run active callbacks by priority, then deferred calls; the non-internal count."""
@@ -152,7 +201,8 @@ class Dispatcher:
                 ev._active = False
                 res = ev._res
                 if not ev._events & EV_PERSIST:
-                    self._del_locked(ev, notify=False)
+                    if ev._inserted or ev._timer is not None:
+                        self._del_locked(ev)
                 elif ev._interval is not None:
                     self._reschedule_persist_locked(ev, res)
                 if not ev._internal:

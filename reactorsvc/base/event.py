@@ -8,6 +8,7 @@ call them (see the thread contract in DESIGN.md); signal events only from the ma
 from __future__ import annotations
 
 import math
+from math import inf as _INF
 import signal as _signal
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -22,6 +23,7 @@ Callback = Callable[[int, int, Any], Any]
 _IO = EV_READ | EV_WRITE | EV_CLOSED
 _ALL_PENDING = EV_TIMEOUT | EV_READ | EV_WRITE | EV_SIGNAL | EV_CLOSED
 _NSIG = getattr(_signal, "NSIG", 65)
+_EventBase: type = type(None)  # set by eventbase.py once the class exists (a circular import)
 
 
 class Event:
@@ -36,8 +38,7 @@ class Event:
                  "_internal", "_freed", "_finalizing", "__weakref__")
 
     def __init__(self, base: EventBase, fd: int, events: int, callback: Callback, arg: Any = None) -> None:
-        from .eventbase import EventBase
-        if not isinstance(base, EventBase):
+        if not isinstance(base, _EventBase):
             raise TypeError(f"base must be an EventBase, not {type(base).__name__}")
         check_int(fd, "fd")
         check_int(events, "events")
@@ -120,14 +121,23 @@ class Event:
         timeout=None keeps a pending timeout. Thread-safe; wakes the loop when the change
         matters to its wait. Raises the backend's OSError (closed fd, ...) leaving no state.
         """
-        if timeout is not None:
+        if timeout is not None and not (type(timeout) is float and 0.0 <= timeout < _INF):
             timeout = _check_timeout(timeout)
         base = self._base
-        with base._lock:
+        if self._freed or self._finalizing or base._freed or base._needs_reinit:
             self._check_alive()
             if self._finalizing:
                 raise ReactorError("cannot add an event that is being finalized")
-            base._add_locked(self, timeout)
+        lock = base._lock
+        lock.acquire()
+        try:
+            if base._freed:  # freed by another thread since the check above
+                self._check_alive()
+            wake = base._add_locked(self, timeout)
+        finally:
+            lock.release()
+        if wake:
+            base._wake()
 
     def remove_timer(self) -> None:
         """Drop the pending timeout (and the persistent interval), keep the I/O interest."""
@@ -147,21 +157,33 @@ class Event:
         base = self._base
         with base._lock:
             self._check_alive()
-            base._del_locked(self)
+            wake = base._del_locked(self)
             if block:
                 base._wait_callback_locked(self)
+        if wake:
+            base._wake()
 
     def activate(self, res: int, ncalls: int = 1) -> None:
         """Make the event active with `res` bits, as if they happened. Thread-safe."""
-        check_int(res, "res")
-        check_int(ncalls, "ncalls")
-        if ncalls < 1:
+        if type(res) is not int:
+            check_int(res, "res")
+        if ncalls != 1 and check_int(ncalls, "ncalls") < 1:
             raise ValueError(f"ncalls must be >= 1, got {ncalls}")
         base = self._base
-        with base._lock:
+        if self._freed or base._freed or base._needs_reinit:
             self._check_alive()
+        if base._locked:
+            lock = base._lock
+            lock.acquire()
+            try:
+                if base._freed:  # freed by another thread since the check above
+                    self._check_alive()
+                base._activate_locked(self, res, ncalls)
+            finally:
+                lock.release()
+            base._wake()
+        else:  # NOLOCK: single-threaded by contract; the loop holds the lock anyway
             base._activate_locked(self, res, ncalls)
-            base._notify_locked()
 
     def pending(self, what: int = _ALL_PENDING) -> int:
         """The bits of `what` the event is pending or active for."""
@@ -184,9 +206,11 @@ class Event:
             self._check_alive()
             if self._finalizing:
                 raise ReactorError("finalize() called twice")
-            base._del_locked(self)
+            wake = base._del_locked(self)
             self._finalizing = True
             base._defer_locked(callback, (self, self._arg))
+        if wake:
+            base._wake()
 
     def free(self) -> None:
         """Delete (blocking as delete() does) and retire the event: later use raises ReactorError."""

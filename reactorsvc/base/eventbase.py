@@ -31,6 +31,7 @@ from ..errors import ReactorError
 from . import introspect
 from .backends import choose_backend
 from .config import EventConfig, check_int, check_seconds
+from . import event as _event_module
 from .event import Event, _check_timeout
 from .evmap import IoMap, SignalMap
 from .flags import (_ALL_LOOP_FLAGS, EV_CLOSED, EV_FINALIZE, EV_PERSIST, EV_READ, EV_SIGNAL,
@@ -142,7 +143,10 @@ class EventBase(Dispatcher, Lifecycle):
             if not ev._internal:
                 self._nevents += 1 if counted else -1
 
-    def _add_locked(self, ev: Event, timeout: float | None) -> None:
+    def _add_locked(self, ev: Event, timeout: float | None) -> bool:
+        """Register ev (and its timeout); True when a sleeping loop must be woken: the
+        caller calls _wake() after releasing the lock, so the loop does not wake only to
+        block on it."""
         notify = False
         if ev._events & (_IO | EV_SIGNAL) and not ev._inserted:
             if ev._events & EV_SIGNAL:
@@ -158,8 +162,7 @@ class EventBase(Dispatcher, Lifecycle):
                 self._deactivate_locked(ev)
             notify |= self._schedule_locked(ev, self._clock() + timeout, timeout)
         self._recount_locked(ev)
-        if notify:
-            self._notify_locked()
+        return notify
 
     def _schedule_locked(self, ev: Event, deadline: float, timeout: float) -> bool:
         """(Re)schedule ev's timeout (a CommonTimeout goes to its FIFO); True when it became
@@ -188,7 +191,9 @@ class EventBase(Dispatcher, Lifecycle):
         ev._res = 0
         self._nactive -= 1
 
-    def _del_locked(self, ev: Event, notify: bool = True, keep_active: bool = False) -> None:
+    def _del_locked(self, ev: Event, keep_active: bool = False) -> bool:
+        """Unregister ev; True when a sleeping loop must be woken (the last event or the
+        earliest timer went away): the caller calls _wake() after releasing the lock."""
         if ev._inserted and ev._events & EV_SIGNAL:
             _require_main_thread("delete")
         earliest = self._remove_timer_locked(ev)
@@ -203,8 +208,7 @@ class EventBase(Dispatcher, Lifecycle):
         ev._interval = None
         was_counted = ev._counted
         self._recount_locked(ev)
-        if notify and (earliest or (was_counted and not self._nevents)):
-            self._notify_locked()
+        return earliest or (was_counted and not self._nevents)
 
     def _activate_locked(self, ev: Event, res: int, ncalls: int = 1) -> None:
         if ev._finalizing:
@@ -226,7 +230,9 @@ class EventBase(Dispatcher, Lifecycle):
         queue.append(ev)
         self._nactive += 1
 
-    def _notify_locked(self) -> None:
+    def _wake(self) -> None:
+        """Wake the loop if it runs in another thread. Lock-free; callable with or without
+        the base lock (better without: the woken loop then does not block on it)."""
         running = self._running
         if running is not None and running != get_ident() and self._notifier is not None:
             self._notifier.notify()
@@ -246,7 +252,7 @@ class EventBase(Dispatcher, Lifecycle):
 
     def _defer_locked(self, fn: Callable, args: tuple) -> None:
         self._deferred.append(Finalizer((fn, args)))
-        self._notify_locked()
+        self._wake()
 
     def _clock(self) -> float:
         cached = self._now_cache
@@ -315,7 +321,7 @@ class EventBase(Dispatcher, Lifecycle):
             with self._lock:
                 self._check_usable()
                 self._exit = True
-                self._notify_locked()
+                self._wake()
             return
         self.once(-1, EV_TIMEOUT, self._loopexit_cb, None, delay)
 
@@ -328,7 +334,7 @@ class EventBase(Dispatcher, Lifecycle):
         with self._lock:
             self._check_usable()
             self._break = True
-            self._notify_locked()
+            self._wake()
 
     def loopcontinue(self) -> None:
         """Stop running active callbacks and poll again (from a callback; otherwise no-op)."""
@@ -375,9 +381,9 @@ class EventBase(Dispatcher, Lifecycle):
                 timeout = 0.0
             if timeout is not None and timeout == 0:
                 self._activate_locked(ev, EV_TIMEOUT)
-                self._notify_locked()
-            else:
-                self._add_locked(ev, timeout)
+                self._wake()
+            elif self._add_locked(ev, timeout):
+                self._wake()
 
     def init_common_timeout(self, duration: float) -> float:
         """A timeout value (a float subclass) whose events share one FIFO: O(1) add/delete."""
@@ -447,3 +453,6 @@ class EventBase(Dispatcher, Lifecycle):
         return {"callbacks": self.n_callbacks, "iterations": self.n_iterations,
                 "wakeups": self.n_wakeups, "wakeups_sent": n.sent if n else 0,
                 "wakeups_coalesced": n.coalesced if n else 0}
+
+
+_event_module._EventBase = EventBase  # Event's isinstance check, without a circular import

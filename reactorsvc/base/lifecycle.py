@@ -43,7 +43,7 @@ class Lifecycle:
                 self._backend = type(self._backend)()
                 self._io.reregister(self._backend)
             if self._notify_ev is not None:
-                self._del_locked(self._notify_ev, notify=False)
+                self._del_locked(self._notify_ev)
                 self._notifier.close()
                 self._make_notifiable()
             if self._sigsrc is not None:
@@ -52,7 +52,7 @@ class Lifecycle:
     def _renew_signals_locked(self) -> None:
         signums = list(self._sigmap.slots)
         old = self._sigsrc
-        self._del_locked(self._sig_ev, notify=False)
+        self._del_locked(self._sig_ev)
         for signum in signums:
             old.unwatch(signum)
         old.close()
@@ -83,7 +83,7 @@ class Lifecycle:
                 _log.error("finalizer_failed", fn=repr(fn), exc_info=True)
         with self._lock:
             for ev in introspect.all_events(self):
-                self._del_locked(ev, notify=False)
+                self._del_locked(ev)
             self._timers.clear()
             self._backend.close()
             if self._notifier is not None:
