@@ -1,1 +1,20 @@
-"""Buffered I/O on top of the reactor: Buffer, Connection (Transport), Listener, connect."""
+"""Buffered I/O on top of the reactor: Buffer, Connection (Transport), Listener, connect.
+
+Protocol callbacks and Transport methods belong to the connection's loop thread; see
+connection.py for the thread contract and listener.py for back-pressure on accept.
+"""
+
+from .buffer import (EOL_ANY, EOL_CRLF, EOL_CRLF_STRICT, EOL_LF, EOL_NUL, Buffer, BufferFull,
+                     EolStyle)
+from .client import connect
+from .connection import Connection
+from .listener import Listener, start_server
+from .protocol import Protocol
+from .timeouts import TimerHandle
+
+# The asyncio name for what a Connection is.
+Transport = Connection
+
+__all__ = ["Buffer", "BufferFull", "Connection", "EOL_ANY", "EOL_CRLF", "EOL_CRLF_STRICT",
+           "EOL_LF", "EOL_NUL", "EolStyle", "Listener", "Protocol", "TimerHandle", "Transport",
+           "connect", "start_server"]

@@ -42,6 +42,16 @@ def _check_optional(value: Any, name: str, kind: str) -> Any:
     return value
 
 
+def _check_sockets(sockets: object) -> list[socket.socket]:
+    try:
+        socks = list(sockets)  # type: ignore[call-overload]
+    except TypeError:
+        raise TypeError(f"sockets must be an iterable of socket.socket, not {type(sockets).__name__}") from None
+    if not socks or not all(isinstance(s, socket.socket) for s in socks):
+        raise TypeError("sockets must be a non-empty iterable of socket.socket objects")
+    return socks
+
+
 class Server:
     """Listeners, a supervisor thread and `workers` worker threads, one EventBase each.
 
@@ -80,8 +90,10 @@ class Server:
         self._sup_exit = False
         self.shutdown_grace = 10.0   # for SIGINT/SIGTERM in serve_forever()
         self._admin_listeners: list = []
+        if sockets is not None:
+            sockets = _check_sockets(sockets)
         if protocol_factory is not None:
-            where = list(sockets) if sockets is not None else (host, port)
+            where = sockets if sockets is not None else (host, port)
             self.add_listener("default", protocol_factory, where=where, backlog=backlog,
                               reuse_port=reuse_port, max_connections=max_connections,
                               idle_timeout=idle_timeout)

@@ -1,0 +1,366 @@
+"""Connection: one stream socket on one EventBase driving a Protocol — an asyncio-style Transport
+(libevent's bufferevent).
+
+How data flows:
+- reading: a persistent EV_READ event; each wake-up does one ``recv_into`` into the thread's
+  reused 64 KiB scratch area (shared with Buffer.read_from) and hands a ``bytes`` copy of what
+  arrived to ``protocol.data_received``. No per-read allocation beyond that copy.
+- writing (writing.py): ``write()`` calls ``send()`` at once while nothing is queued; what the
+  kernel does not take goes to a Buffer, and a persistent EV_WRITE event — added only while data
+  is queued — flushes it with ``sendmsg`` (scatter-gather). Flow control as asyncio's selector
+  transports: ``pause_writing()`` from inside the write() that takes the buffer over the high
+  watermark (default 64 KiB), ``resume_writing()`` once a flush brings it down to the low one.
+- timers (timeouts.py): read/write/idle timeouts share one lazily re-armed timer; call_later.
+- the end: ECONNRESET, EPIPE, ETIMEDOUT, our timeouts and protocol callbacks that raise all go
+  through ``_fatal_error`` → ``_force_close``; ``close()`` (after the flush) and ``abort()`` join
+  the same path, which schedules ``connection_lost(exc)`` exactly once, from the loop, after
+  which the socket is closed. No exception escapes into the loop.
+
+Thread contract: a Connection belongs to its base's loop thread. Protocol callbacks all run
+there, ``connection_made`` first and ``connection_lost`` last; Transport methods must be called
+there too (other threads: ``base.call_soon_threadsafe(transport.write, data)``). Only
+``Connection.start`` may be called from another thread. Nothing here blocks.
+"""
+
+from __future__ import annotations
+
+import socket
+from time import monotonic
+from typing import Any, Callable
+
+import structlog
+
+from ..base import Event, EventBase
+from ..base.flags import EV_PERSIST, EV_READ, EV_WRITE
+from . import buffer as _buffer
+from .buffer import SCRATCH_SIZE, Buffer
+from .timeouts import TimeoutsMixin
+from .writing import DEFAULT_HIGH, WritingMixin
+
+__all__ = ["Connection"]
+
+_log = structlog.get_logger("reactorsvc.io")
+_PROTOCOL_METHODS = ("connection_made", "data_received", "eof_received", "connection_lost",
+                     "pause_writing", "resume_writing")
+_INET = (socket.AF_INET, socket.AF_INET6)
+
+
+def _thread_scratch() -> memoryview:
+    """This thread's read area: Buffer's per-thread scratch, so a thread holds one 64 KiB area."""
+    tls = _buffer._tls
+    try:
+        return tls.view
+    except AttributeError:
+        tls.view = memoryview(bytearray(SCRATCH_SIZE))
+        return tls.view
+
+
+def _address(getter: Callable[[], Any]) -> Any:
+    try:
+        return getter()
+    except OSError:  # already reset by the peer, or not connected
+        return None
+
+
+def check_protocol(protocol: object) -> None:
+    """TypeError naming the first Protocol method ``protocol`` lacks."""
+    for name in _PROTOCOL_METHODS:
+        if not callable(getattr(protocol, name, None)):
+            raise TypeError(f"protocol {type(protocol).__name__} has no callable {name}(): "
+                            "subclass reactorsvc.Protocol or asyncio.Protocol")
+
+
+def check_stream_socket(sock: object) -> socket.socket:
+    if not isinstance(sock, socket.socket):
+        raise TypeError(f"sock must be a socket.socket, not {type(sock).__name__}")
+    if sock.fileno() < 0:
+        raise ValueError("sock is closed")
+    if sock.type != socket.SOCK_STREAM:
+        raise ValueError(f"sock must be a SOCK_STREAM socket, not {sock.type!r}")
+    return sock
+
+
+class Connection(WritingMixin, TimeoutsMixin):
+    """An asyncio-compatible Transport over one stream socket (see the module docstring).
+
+    Make one with ``Connection.start`` (an accepted or connected socket) or ``connect()``.
+    Counters: ``bytes_in``, ``bytes_out``. Every method belongs to the base's loop thread and
+    never blocks; only ``start`` may be called from any thread.
+    """
+
+    __slots__ = ("_base", "_sock", "_protocol", "_data_received", "_recv_into", "_send",
+                 "_scratch", "_wbuf", "_read_ev", "_write_ev", "_direct", "_owned", "_started",
+                 "_paused", "_read_eof", "_eof", "_closing", "_lost", "_sock_closed",
+                 "_protocol_paused", "_high", "_low", "_worker", "_extra", "_on_close",
+                 "_connector", "bytes_in", "bytes_out",
+                 "_idle_timeout", "_read_timeout", "_write_timeout", "_timed", "_timer",
+                 "_last_read", "_last_write", "_write_progress", "_handles", "__weakref__")
+
+    def __init__(self, base: EventBase, protocol: Any, *, worker: Any = None,
+                 idle_timeout: float | None = None, read_timeout: float | None = None,
+                 write_timeout: float | None = None,
+                 on_close: Callable[[Connection], Any] | None = None) -> None:
+        """A Connection without a socket yet; use ``start()`` or ``connect()`` instead."""
+        if not isinstance(base, EventBase):
+            raise TypeError(f"base must be an EventBase, not {type(base).__name__}")
+        check_protocol(protocol)
+        if on_close is not None and not callable(on_close):
+            raise TypeError(f"on_close must be callable or None, not {type(on_close).__name__}")
+        self._base = base
+        self._sock: socket.socket | None = None
+        self._protocol = protocol
+        self._data_received = protocol.data_received
+        self._wbuf = Buffer()
+        self._read_ev: Event | None = None
+        self._write_ev: Event | None = None
+        self._direct = False          # write() may send() at once: connected, nothing queued
+        self._owned = False           # the protocol must hear connection_lost
+        self._started = False         # connection_made was called
+        self._paused = self._read_eof = self._eof = self._closing = False
+        self._lost = False            # connection_lost is scheduled (or ran)
+        self._sock_closed = False
+        self._protocol_paused = False
+        self._high, self._low = DEFAULT_HIGH, DEFAULT_HIGH // 4
+        self._worker = worker
+        self._extra: dict[str, Any] = {}
+        self._on_close = on_close
+        self._connector: Any = None
+        self.bytes_in = self.bytes_out = 0
+        self._init_timeouts(idle_timeout, read_timeout, write_timeout)
+
+    @classmethod
+    def start(cls, base: EventBase, sock: socket.socket, protocol: Any, *, worker: Any = None,
+              idle_timeout: float | None = None, read_timeout: float | None = None,
+              write_timeout: float | None = None,
+              on_close: Callable[[Connection], Any] | None = None) -> Connection:
+        """Serve an accepted (or connected) stream socket with ``protocol`` on ``base``.
+
+        The Connection owns ``sock`` from now on. ``protocol.connection_made`` runs in base's
+        loop thread on its next pass, then reading starts. ``worker`` is what
+        ``get_extra_info("worker")`` returns; ``on_close(connection)`` runs after
+        ``connection_lost``. Timeouts are in seconds (None: none). Thread-safe (the workers
+        layer calls it for another thread's base); on error nothing is registered and the
+        socket stays the caller's.
+        """
+        check_stream_socket(sock)
+        conn = cls(base, protocol, worker=worker, idle_timeout=idle_timeout,
+                   read_timeout=read_timeout, write_timeout=write_timeout, on_close=on_close)
+        conn._attach(sock)
+        base.call_soon_threadsafe(conn._begin)
+        return conn
+
+    def _attach(self, sock: socket.socket) -> None:
+        """Take a connected socket: events, extras, and the direct write path."""
+        sock.setblocking(False)
+        if sock.family in _INET:
+            try:  # as asyncio: small writes go out at once (echo and RPC latency)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        fd = sock.fileno()
+        self._read_ev = Event(self._base, fd, EV_READ | EV_PERSIST, self._on_readable)
+        self._write_ev = Event(self._base, fd, EV_WRITE | EV_PERSIST, self._on_writable)
+        self._sock = sock
+        self._recv_into = sock.recv_into
+        self._send = sock.send
+        self._extra = {"socket": sock, "sockname": _address(sock.getsockname),
+                       "peername": _address(sock.getpeername)}
+        if len(self._wbuf):  # written to while connect() was in progress
+            self._last_read = self._last_write = self._write_progress = monotonic()
+            self._add_writer()
+        elif self._eof:
+            self._shutdown_write()
+        else:
+            self._direct = True
+
+    def _begin(self) -> None:
+        """In the loop thread: connection_made, then reading and timeouts start."""
+        if self._lost:
+            return  # aborted before it began
+        self._scratch = _thread_scratch()
+        self._owned = self._started = True
+        try:
+            self._protocol.connection_made(self)
+        except Exception as exc:
+            self._protocol_error(exc, "protocol.connection_made() failed")
+            return
+        if not self._closing and not self._paused:
+            try:
+                self._read_ev.add()
+            except OSError as exc:
+                self._fatal_error(exc, "cannot watch the socket")
+                return
+        self._start_timeouts()
+
+    # ------------------------------------------------------------------ reading (hot path)
+
+    def _on_readable(self, fd: int, what: int, arg: Any) -> None:
+        try:
+            n = self._recv_into(self._scratch)  # the whole 64 KiB scratch area
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._fatal_error(exc, "read failed")
+            return
+        if n:
+            self.bytes_in += n
+            if self._timed:
+                self._last_read = monotonic()
+            try:
+                self._data_received(self._scratch[:n].tobytes())
+            except Exception as exc:
+                self._protocol_error(exc, "protocol.data_received() failed")
+        else:
+            self._on_eof()
+
+    def _on_eof(self) -> None:
+        self._read_eof = True
+        self._read_ev.delete()
+        try:
+            keep_open = self._protocol.eof_received()
+        except Exception as exc:
+            self._protocol_error(exc, "protocol.eof_received() failed")
+            return
+        if not keep_open:
+            self.close()
+
+    def _reading_enabled(self) -> bool:
+        return self._started and not (self._paused or self._read_eof or self._closing)
+
+    def pause_reading(self) -> None:
+        """Stop calling data_received until resume_reading(). No-op if paused or closing."""
+        if self._closing or self._paused:
+            return
+        self._paused = True
+        if self._started and not self._read_eof:
+            self._read_ev.delete()
+
+    def resume_reading(self) -> None:
+        """Undo pause_reading() (a read timeout counts from now). No-op if not paused."""
+        if self._closing or not self._paused:
+            return
+        self._paused = False
+        if self._started and not self._read_eof:
+            try:
+                self._read_ev.add()
+            except OSError as exc:
+                self._fatal_error(exc, "cannot watch the socket")
+                return
+            if self._read_timeout is not None:
+                self._last_read = monotonic()
+                self._arm_timer()
+
+    def is_reading(self) -> bool:
+        """True unless reading is paused or the transport is closing."""
+        return not self._paused and not self._closing
+
+    # ------------------------------------------------------------------ closing
+
+    def is_closing(self) -> bool:
+        """True once close() or abort() was called or the connection failed."""
+        return self._closing
+
+    def close(self) -> None:
+        """Stop reading, flush what is queued, then close: connection_lost(None) (or the
+        error that interrupts the flush). Idempotent. While connect() is still in progress,
+        it abandons the attempt (connection_lost(None))."""
+        if self._closing:
+            return
+        if self._sock is None:
+            self._force_close(None)
+            return
+        self._closing = True
+        self._direct = False
+        self._read_ev.delete()
+        if not len(self._wbuf):
+            self._schedule_lost(None)
+
+    def abort(self) -> None:
+        """Close at once, dropping queued data: connection_lost(None). Idempotent."""
+        self._force_close(None)
+
+    def _protocol_error(self, exc: Exception, message: str) -> None:
+        """A protocol callback raised: log it, then close as asyncio does (connection_lost(exc))."""
+        _log.error("protocol_callback_failed", message=message, peer=self._extra.get("peername"),
+                   exc_info=exc)
+        self._force_close(exc)
+
+    def _fatal_error(self, exc: OSError, message: str) -> None:
+        """The one failure path for I/O errors and timeouts: ends in connection_lost(exc)."""
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            _log.debug("connection_failed", message=message, error=repr(exc),
+                       peer=self._extra.get("peername"))
+        else:
+            _log.warning("connection_failed", message=message, error=repr(exc),
+                         peer=self._extra.get("peername"))
+        self._force_close(exc)
+
+    def _force_close(self, exc: BaseException | None) -> None:
+        if self._lost:
+            return
+        self._wbuf.clear()
+        self._closing = True
+        self._schedule_lost(exc)
+
+    def _schedule_lost(self, exc: BaseException | None) -> None:
+        """Stop all I/O now; connection_lost(exc) runs from the loop (never inside a write())."""
+        self._lost = True
+        self._direct = False
+        if self._read_ev is not None:
+            self._read_ev.delete()
+            self._write_ev.delete()
+        if self._timer is not None:
+            self._timer.delete()
+        if self._connector is not None:
+            self._connector.cancel()
+            self._connector = None
+        self._base.call_soon(self._call_connection_lost, exc)
+
+    def _call_connection_lost(self, exc: BaseException | None) -> None:
+        try:
+            if self._owned:
+                self._protocol.connection_lost(exc)
+        except Exception:
+            _log.error("protocol_callback_failed", message="protocol.connection_lost() failed",
+                       peer=self._extra.get("peername"), exc_info=True)
+        finally:
+            self._sock_closed = True
+            if self._sock is not None:
+                self._sock.close()
+            self._cancel_timers()
+            # Break the connection <-> protocol <-> event cycles at once (as asyncio does).
+            self._read_ev = self._write_ev = self._timer = None
+            self._protocol = self._data_received = self._recv_into = self._send = None
+            on_close, self._on_close = self._on_close, None
+            if on_close is not None:
+                try:
+                    on_close(self)
+                except Exception:
+                    _log.error("on_close_failed", on_close=repr(on_close), exc_info=True)
+
+    # ------------------------------------------------------------------ the rest of Transport
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        """"peername", "sockname", "socket" (None while connect() is in progress), "worker"
+        (what the creator passed; None for start_server) and "call_later" (call_later)."""
+        if name == "worker":
+            return self._worker
+        if name == "call_later":
+            return self.call_later
+        return self._extra.get(name, default)
+
+    def get_protocol(self) -> Any:
+        return self._protocol
+
+    def set_protocol(self, protocol: Any) -> None:
+        """Switch protocols (asyncio's set_protocol); the new one gets the next callbacks."""
+        check_protocol(protocol)
+        self._protocol = protocol
+        if not self._lost:
+            self._data_received = protocol.data_received
+
+    def __repr__(self) -> str:
+        state = ("lost" if self._lost else "closing" if self._closing
+                 else "open" if self._sock is not None else "connecting")
+        return (f"<Connection {state} fd={self._sock.fileno() if self._sock else -1} "
+                f"peer={self._extra.get('peername')} buffered={len(self._wbuf)}>")

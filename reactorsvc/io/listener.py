@@ -1,0 +1,303 @@
+"""Listener: listening sockets on one EventBase that accept in bounded batches and hand each
+new socket to a hook (libevent's evconnlistener); start_server builds one serving a Protocol.
+
+Data flow: a persistent EV_READ event per listening socket → up to ``accept_batch`` accept()
+calls per wake-up → ``on_accept(sock, addr)``. ``start_server``'s hook wraps the socket in a
+Connection on the same base; the workers layer passes its own hook that hands the socket to
+another thread (which calls ``Connection.start`` on its own base).
+
+Back-pressure, never a spin:
+- EMFILE/ENFILE/ENOBUFS/ENOMEM (and unexpected accept errors): stop watching, count it, and
+  retry from a timer whose delay doubles from 0.1 s to 1 s (an accept that succeeds resets it).
+  A burst is logged once when it starts and once when it ends — when the backlog is drained
+  (accept says EAGAIN), not at the first success, since fds usually come back one at a time.
+  Pending clients wait in the backlog meanwhile.
+- ``max_connections``: at that many open connections accepting pauses until ``release()``
+  reports one closed (start_server's connections do it themselves; other hooks must call it).
+
+Thread contract: the accept hook runs in the base's loop thread. ``release()`` is thread-safe;
+``pause()``, ``resume()`` and ``close()`` belong to the loop thread (or to any thread while the
+loop is not running); ``counters()`` and ``addresses`` may be read from anywhere.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from typing import Any, Callable
+
+import structlog
+
+from ..base import Event, EventBase
+from ..base.config import check_int
+from ..base.flags import EV_PERSIST, EV_READ
+from ..errors import ReactorError
+from .connection import Connection, check_stream_socket
+from .sockets import bind_tcp, bind_unix, remove_unix_path
+from .timeouts import check_timeout
+
+__all__ = ["Listener", "start_server"]
+
+_log = structlog.get_logger("reactorsvc.io")
+_BACKOFF_MIN, _BACKOFF_MAX = 0.1, 1.0
+_EXHAUSTED = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+# accept(2): errors of a connection that died in the queue; the next one may be fine.
+_TRANSIENT = {getattr(errno, name) for name in (
+    "ECONNABORTED", "EPROTO", "ENOPROTOOPT", "EHOSTDOWN", "ENONET", "EHOSTUNREACH",
+    "EOPNOTSUPP", "ENETUNREACH", "ENETDOWN", "EPERM") if hasattr(errno, name)}
+
+AcceptHook = Callable[[socket.socket, Any], Any]
+
+
+def _open_sockets(where: object, backlog: int, reuse_port: bool) -> tuple[list, list]:
+    """(listening sockets, [(path, inode)] of Unix sockets we created) for ``where``."""
+    if isinstance(where, socket.socket):
+        where = [where]
+    if isinstance(where, (list, tuple)) and where and all(isinstance(s, socket.socket) for s in where):
+        for sock in where:
+            check_stream_socket(sock)
+            sock.listen(backlog)
+            sock.setblocking(False)
+        return list(where), []
+    if isinstance(where, tuple) and len(where) == 2:
+        return bind_tcp(where[0], where[1], backlog, reuse_port), []
+    if isinstance(where, (str, bytes, os.PathLike)):
+        sock, created = bind_unix(where, backlog)
+        return [sock], [created]
+    raise TypeError("where must be a (host, port) tuple, a Unix socket path, a listening socket "
+                    f"or a list of them, not {type(where).__name__}")
+
+
+class Listener:
+    """Accept connections on ``where`` and pass each to ``on_accept(sock, addr)``.
+
+    ``where``: a (host, port) tuple (host None/"" for every interface; port 0 picks one), a Unix
+    socket path (str or PathLike), or already-bound sockets (the Listener takes them over and
+    calls listen(backlog)). TCP sockets get SO_REUSEADDR, and SO_REUSEPORT with reuse_port.
+    ``on_accept`` owns the socket it is given; if it raises, the error is logged, the socket
+    closed and ``rejected`` counted. With ``paused`` accepting starts at ``resume()``.
+    Construction is thread-safe; see the module docstring for the other methods.
+    """
+
+    def __init__(self, base: EventBase, where: Any, on_accept: AcceptHook, *, backlog: int = 1024,
+                 reuse_port: bool = False, max_connections: int | None = None,
+                 accept_batch: int = 64, paused: bool = False) -> None:
+        if not isinstance(base, EventBase):
+            raise TypeError(f"base must be an EventBase, not {type(base).__name__}")
+        if not callable(on_accept):
+            raise TypeError(f"on_accept must be callable, not {type(on_accept).__name__}")
+        if check_int(backlog, "backlog") < 0:
+            raise ValueError(f"backlog must be >= 0, got {backlog}")
+        if type(reuse_port) is not bool:
+            raise TypeError(f"reuse_port must be a bool, not {type(reuse_port).__name__}")
+        if max_connections is not None and check_int(max_connections, "max_connections") < 1:
+            raise ValueError(f"max_connections must be >= 1 or None, got {max_connections}")
+        if check_int(accept_batch, "accept_batch") < 1:
+            raise ValueError(f"accept_batch must be >= 1, got {accept_batch}")
+        if type(paused) is not bool:
+            raise TypeError(f"paused must be a bool, not {type(paused).__name__}")
+        self._base = base
+        self._on_accept = on_accept
+        self._max = max_connections
+        self._batch = accept_batch
+        self._backoff_timer = Event.timer(base, self._on_backoff_timer)  # fails on a freed base
+        self._sockets, self._unix_paths = _open_sockets(where, backlog, reuse_port)
+        try:
+            self.addresses: list = [_bound_address(s) for s in self._sockets]
+            self._events = [Event(base, s.fileno(), EV_READ | EV_PERSIST, self._on_readable, s)
+                            for s in self._sockets]
+        except BaseException:
+            self._close_sockets()
+            raise
+        self._backoff = _BACKOFF_MIN
+        self._in_burst = False
+        self._closed = self._full = self._backing_off = self._watching = False
+        self._paused = paused
+        self._open = 0
+        self._accepts = self._rejected = self._accept_pauses = self._emfile = self._errors = 0
+        self._update_interest()
+
+    def __enter__(self) -> Listener:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Listener {self.addresses} open={self._open} closed={self._closed}>"
+
+    def counters(self) -> dict:
+        """accepts, rejected (the hook raised), accept_pauses (watching stopped for
+        max_connections, an error backoff or pause()), emfile (accepts failed for lack of fds
+        or memory), accept_errors (other failures), open (accepted, not yet released)."""
+        return {"accepts": self._accepts, "rejected": self._rejected,
+                "accept_pauses": self._accept_pauses, "emfile": self._emfile,
+                "accept_errors": self._errors, "open": self._open}
+
+    # ------------------------------------------------------------------ accepting
+
+    def _update_interest(self) -> None:
+        """Watch the listening sockets iff nothing says stop."""
+        want = not (self._closed or self._paused or self._full or self._backing_off)
+        if want == self._watching:
+            return
+        self._watching = want
+        for ev in self._events:
+            ev.add() if want else ev.delete()
+        if not want and not self._closed:
+            self._accept_pauses += 1
+
+    def _on_readable(self, fd: int, what: int, lsock: socket.socket) -> None:
+        accept = lsock.accept
+        for _ in range(self._batch):
+            if self._closed:
+                return
+            try:
+                sock, addr = accept()
+            except (BlockingIOError, InterruptedError):
+                if self._in_burst:  # caught up with the backlog: the overload is over
+                    self._in_burst = False
+                    _log.info("accept_resumed", addresses=self.addresses, failures=self._emfile)
+                return
+            except OSError as exc:
+                if exc.errno in _TRANSIENT:
+                    continue
+                self._accept_failed(exc)
+                return
+            self._hand_off(sock, addr)
+            if self._max is not None and self._open >= self._max and not self._full:
+                self._full = True
+                self._update_interest()
+                return
+
+    def _hand_off(self, sock: socket.socket, addr: Any) -> None:
+        self._accepts += 1
+        self._open += 1
+        self._backoff = _BACKOFF_MIN
+        try:
+            self._on_accept(sock, addr)
+        except Exception:
+            _log.error("accept_hook_failed", on_accept=repr(self._on_accept), peer=addr,
+                       exc_info=True)
+            self._rejected += 1
+            self._open -= 1
+            sock.close()
+
+    def _accept_failed(self, exc: OSError) -> None:
+        """Out of fds/memory, or an unexpected error: stop watching, retry after a delay."""
+        if exc.errno in _EXHAUSTED:
+            self._emfile += 1
+        else:
+            self._errors += 1
+        if not self._in_burst:
+            self._in_burst = True
+            _log.warning("accept_failed_backing_off", error=repr(exc), retry_in=self._backoff,
+                         addresses=self.addresses)
+        self._backing_off = True
+        self._update_interest()
+        self._backoff_timer.add(self._backoff)
+        self._backoff = min(self._backoff * 2, _BACKOFF_MAX)
+
+    def _on_backoff_timer(self, fd: int, what: int, arg: Any) -> None:
+        self._backing_off = False
+        self._update_interest()
+
+    def release(self) -> None:
+        """One connection accepted here has ended: under max_connections, accept again.
+
+        Thread-safe (the count changes in the loop thread, on its next pass). Call it once per
+        connection handed to ``on_accept`` (start_server does it for you).
+        """
+        try:
+            self._base.call_soon_threadsafe(self._released)
+        except ReactorError:
+            pass  # the base is gone: there is nothing left to resume
+
+    def _released(self) -> None:
+        self._open -= 1
+        if self._full and self._open < self._max:
+            self._full = False
+            self._update_interest()
+
+    def pause(self) -> None:
+        """Stop accepting (the sockets keep listening; clients wait in the backlog)."""
+        self._paused = True
+        self._update_interest()
+
+    def resume(self) -> None:
+        """Accept again after pause() (or a Listener made with paused=True)."""
+        self._paused = False
+        self._update_interest()
+
+    def close(self) -> None:
+        """Stop accepting and close the listening sockets (removing the Unix socket files this
+        Listener created). Connections already accepted stay open: close them through their
+        transports. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._update_interest()
+        self._backoff_timer.delete()
+        self._close_sockets()
+
+    def _close_sockets(self) -> None:
+        for sock in self._sockets:
+            sock.close()
+        for created in self._unix_paths:
+            remove_unix_path(*created)
+
+    @property
+    def closed(self) -> bool:
+        """True once close() was called."""
+        return self._closed
+
+    @property
+    def overloaded(self) -> bool:
+        """True from an accept failure (EMFILE, ...) until the backlog is drained again."""
+        return self._in_burst
+
+
+def _bound_address(sock: socket.socket) -> Any:
+    """(host, port) for IP sockets (IPv6's flow info and scope dropped); the path for Unix."""
+    name = sock.getsockname()
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        return name[0], name[1]
+    return name
+
+
+def start_server(base: EventBase, protocol_factory: Callable[[], Any], host: str | None = "127.0.0.1",
+                 port: int = 0, *, backlog: int = 1024, reuse_port: bool = False,
+                 max_connections: int | None = None, idle_timeout: float | None = None,
+                 path: str | os.PathLike | None = None,
+                 sock: socket.socket | None = None) -> Listener:
+    """Listen on host:port (or the Unix socket ``path``, or the bound ``sock``) and serve every
+    connection with ``protocol_factory()`` on ``base``, in its loop thread.
+
+    ``idle_timeout`` (seconds) closes a connection with nothing sent nor received for that long
+    (connection_lost(TimeoutError)). Returns the Listener (``addresses``, ``close()``,
+    ``counters()``); closing it leaves the connections open. Any thread may call this.
+    """
+    if not callable(protocol_factory):
+        raise TypeError(f"protocol_factory must be callable, not {type(protocol_factory).__name__}")
+    idle_timeout = check_timeout(idle_timeout, "idle_timeout")
+    if path is not None and sock is not None:
+        raise ValueError("give path or sock, not both")
+    if sock is not None and not isinstance(sock, socket.socket):
+        raise TypeError(f"sock must be a socket.socket, not {type(sock).__name__}")
+    if path is not None and not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, not {type(path).__name__}")
+    where = sock if sock is not None else path if path is not None else (host, port)
+
+    def on_accept(conn_sock: socket.socket, addr: Any) -> None:
+        Connection.start(base, conn_sock, protocol_factory(), idle_timeout=idle_timeout,
+                         on_close=on_close)
+
+    def on_close(conn: Connection) -> None:
+        listener.release()
+
+    # Paused until `listener` is bound, so on_close can never run before it exists.
+    listener = Listener(base, where, on_accept, backlog=backlog, reuse_port=reuse_port,
+                        max_connections=max_connections, paused=True)
+    listener.resume()
+    return listener
