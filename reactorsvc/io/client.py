@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from ..base import Event, EventBase
 from ..base.flags import EV_TIMEOUT, EV_WRITE
-from .connection import Connection
+from .connection import WATCH_ERRORS, Connection
 from .sockets import check_host_port, check_unix_path, resolve
 from .timeouts import check_timeout
 
@@ -81,7 +81,7 @@ class _Connector:
         self._label = label
         self._sock: socket.socket | None = None
         self._event: Event | None = None
-        self._last_exc: OSError | None = None
+        self._last_exc: Exception | None = None
 
     def try_next(self) -> None:
         """Start connecting to the next address; when none is left, fail with the last error."""
@@ -104,7 +104,7 @@ class _Connector:
                 # event, so connection_made never runs before connect() has returned.
                 self._event = Event(self._base, sock.fileno(), EV_WRITE, self._on_writable, sock)
                 self._event.add(left)
-            except OSError as exc:
+            except WATCH_ERRORS as exc:
                 sock.close()
                 self._last_exc = exc
                 continue
@@ -112,7 +112,7 @@ class _Connector:
             return
         self._base.call_soon_threadsafe(self._fail, self._final_error())
 
-    def _final_error(self) -> OSError:
+    def _final_error(self) -> Exception:
         if self._deadline is not None and monotonic() >= self._deadline:
             return TimeoutError(errno.ETIMEDOUT,
                                 f"connect to {self._label} timed out after {self._timeout:g} s")
@@ -146,7 +146,7 @@ class _Connector:
             return
         conn._begin()
 
-    def _fail(self, exc: OSError) -> None:
+    def _fail(self, exc: Exception) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
             conn._connector = None

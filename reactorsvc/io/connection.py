@@ -43,6 +43,9 @@ _log = structlog.get_logger("reactorsvc.io")
 _PROTOCOL_METHODS = ("connection_made", "data_received", "eof_received", "connection_lost",
                      "pause_writing", "resume_writing")
 _INET = (socket.AF_INET, socket.AF_INET6)
+# What Event.add() raises for a socket the backend cannot watch: the kernel's OSError, or
+# ValueError from select for an fd >= FD_SETSIZE. Either ends the connection, not the loop.
+WATCH_ERRORS = (OSError, ValueError)
 
 
 def _thread_scratch() -> memoryview:
@@ -187,7 +190,7 @@ class Connection(WritingMixin, TimeoutsMixin):
         if not self._closing and not self._paused:
             try:
                 self._read_ev.add()
-            except OSError as exc:
+            except WATCH_ERRORS as exc:
                 self._fatal_error(exc, "cannot watch the socket")
                 return
         self._start_timeouts()
@@ -243,7 +246,7 @@ class Connection(WritingMixin, TimeoutsMixin):
         if self._started and not self._read_eof:
             try:
                 self._read_ev.add()
-            except OSError as exc:
+            except WATCH_ERRORS as exc:
                 self._fatal_error(exc, "cannot watch the socket")
                 return
             if self._read_timeout is not None:
@@ -285,7 +288,7 @@ class Connection(WritingMixin, TimeoutsMixin):
                    exc_info=exc)
         self._force_close(exc)
 
-    def _fatal_error(self, exc: OSError, message: str) -> None:
+    def _fatal_error(self, exc: Exception, message: str) -> None:
         """The one failure path for I/O errors and timeouts: ends in connection_lost(exc)."""
         if isinstance(exc, (ConnectionError, TimeoutError)):
             _log.debug("connection_failed", message=message, error=repr(exc),

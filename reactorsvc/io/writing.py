@@ -90,7 +90,7 @@ class WritingMixin:
     def _add_writer(self) -> bool:
         try:
             self._write_ev.add()
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # connection.WATCH_ERRORS
             self._fatal_error(exc, "cannot watch the socket")
             return False
         if self._write_timeout is not None:

@@ -104,13 +104,14 @@ class Supervisor:
                 listener.release()
             return
         worker = self.workers[self._policy(self.workers, addr)]
+        self.handoffs += 1  # before the handoff: the connection may be served before it returns
         try:
             worker.handoff(sock, _Handoff(spec, listener))
         except Exception:
+            self.handoffs -= 1
             _log.error("handoff_failed", worker=worker.index, exc_info=True)
             self.errors += 1
             raise  # the Listener closes the socket and counts it as rejected
-        self.handoffs += 1
 
     def _conn_closed(self, worker: Worker, handoff: Any) -> None:
         """A worker thread: one connection ended."""
@@ -132,11 +133,12 @@ class Supervisor:
         if not self.accepting or self.workers[dead.index] is not dead:
             return
         fresh = self._new_worker(dead.index)
+        dead.join(5.0)  # it is ending: on_death was its last act
+        fresh.inherit_counters(dead)
         self.workers[dead.index] = fresh
         fresh.start()
         self.worker_restarts += 1
         _log.warning("worker_replaced", worker=dead.index)
-        dead.join(5.0)
         dead.free()
         if self.on_close is not None:
             self.on_close()

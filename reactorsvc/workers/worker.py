@@ -19,7 +19,7 @@ from typing import Any, Callable
 import structlog
 
 from ..base import Event, EventBase, EventConfig
-from ..base.flags import EV_WRITE, EVLOOP_NO_EXIT_ON_EMPTY
+from ..base.flags import EV_WRITE, EVLOOP_NO_EXIT_ON_EMPTY, EVLOOP_NONBLOCK
 from ..io.connection import Connection
 
 _log = structlog.get_logger("reactorsvc.workers")
@@ -89,13 +89,17 @@ class Worker:
             raise
 
     def load(self) -> int:
-        """Live connections plus handoffs in flight (for least_connections)."""
-        return len(self.connections) + self.handed - self.received
+        """Live connections plus handoffs in flight (for least_connections).
+
+        `received` is read first and bumped only once the connection is in `connections`,
+        so a handoff being taken in counts twice for a moment, never zero times."""
+        received = self.received
+        return len(self.connections) + self.handed - received
 
     def _receive(self, fd: int, what: int, arg: Any) -> None:
         sock, spec = arg
-        self.received += 1
         if self._stop:
+            self.received += 1
             sock.close()
             self._notify_close(spec)
             return
@@ -109,10 +113,12 @@ class Worker:
         except Exception:
             _log.error("connection_start_failed", worker=self.index, listener=spec.name, exc_info=True)
             self.errors += 1
+            self.received += 1
             sock.close()
             self._notify_close(spec)
             return
         self.connections[conn] = spec
+        self.received += 1
         self.connections_total += 1
 
     def _closed(self, conn: Connection) -> None:
@@ -146,9 +152,27 @@ class Worker:
         self.thread.join(timeout)
 
     def free(self) -> None:
-        """After the thread ended: free the base (closes its fds)."""
-        if not self.thread.is_alive():
-            self.base.free()
+        """After the thread ended: run what its loop still owed (connection_lost of aborted
+        connections is deferred), close what is left, free the base (closes its fds)."""
+        if self.thread.is_alive() or self.base._freed:
+            return
+        if not self.dead:
+            try:
+                self.base.loop(EVLOOP_NONBLOCK)
+            except Exception:
+                _log.error("worker_final_pass_failed", worker=self.index, exc_info=True)
+        for conn in list(self.connections):
+            sock = conn.get_extra_info("socket")
+            if sock is not None:
+                sock.close()
+        self.base.free()
+
+    def inherit_counters(self, dead: Worker) -> None:
+        """Carry a dead predecessor's totals over, so stats() never go backwards."""
+        self.connections_total += dead.connections_total
+        self.errors += dead.errors
+        self._bytes_in_closed += dead._bytes_in_closed + sum(c.bytes_in for c in dead.connections)
+        self._bytes_out_closed += dead._bytes_out_closed + sum(c.bytes_out for c in dead.connections)
 
     def stats(self) -> dict:
         live = list(self.connections)
