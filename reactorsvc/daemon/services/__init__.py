@@ -104,10 +104,15 @@ def _check_signature(target: str, fn: Callable[..., Any], options: dict[str, Any
                 raise ServiceError(
                     f"service {target!r} has no option {name!r} (accepted: {accepted})", name
                 )
-    try:
-        sig.bind(**options)
-    except TypeError as exc:
-        raise ServiceError(f"service {target!r} cannot take these options: {exc}") from None
+    # Our own words, not sig.bind()'s: its message changes between Python versions.
+    for name, p in params.items():
+        if (p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is p.empty
+                and name not in options):
+            raise ServiceError(f"service {target!r} cannot take these options: "
+                               f"missing a required argument: {name!r}")
+        if p.kind is p.POSITIONAL_ONLY and p.default is p.empty:
+            raise ServiceError(f"service {target!r} cannot take these options: "
+                               f"it needs a positional argument {name!r}")
 
 
 def make_factory(target: str, options: Mapping[str, Any] | None = None) -> Callable[[], Any]:
