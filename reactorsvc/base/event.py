@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from math import inf as _INF
 import signal as _signal
+from threading import get_ident as _get_ident
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import ReactorError
@@ -40,8 +41,10 @@ class Event:
     def __init__(self, base: EventBase, fd: int, events: int, callback: Callback, arg: Any = None) -> None:
         if not isinstance(base, _EventBase):
             raise TypeError(f"base must be an EventBase, not {type(base).__name__}")
-        check_int(fd, "fd")
-        check_int(events, "events")
+        if type(fd) is not int:
+            check_int(fd, "fd")
+        if type(events) is not int:
+            check_int(events, "events")
         if events & ~_ALL_EVENT_BITS or events < 0:
             raise ValueError(f"events: unknown bits {events & ~_ALL_EVENT_BITS:#x}")
         if events & EV_SIGNAL:
@@ -155,6 +158,12 @@ class Event:
         `block` is False or the event has EV_FINALIZE; never waits in the loop thread.
         """
         base = self._base
+        if not (self._inserted or self._active or self._timer is not None or self._freed
+                or base._freed or base._needs_reinit) and (
+                not base._locked or base._running == _get_ident()):
+            # Nothing to undo (a closing connection deletes its idle events this way), and in
+            # the loop thread no callback of this event can be starting meanwhile.
+            return
         with base._lock:
             self._check_alive()
             wake = base._del_locked(self)
@@ -172,18 +181,23 @@ class Event:
         base = self._base
         if self._freed or base._freed or base._needs_reinit:
             self._check_alive()
-        if base._locked:
-            lock = base._lock
-            lock.acquire()
-            try:
-                if base._freed:  # freed by another thread since the check above
-                    self._check_alive()
-                base._activate_locked(self, res, ncalls)
-            finally:
-                lock.release()
-            base._wake()
-        else:  # NOLOCK: single-threaded by contract; the loop holds the lock anyway
+        if not base._locked:  # NOLOCK: single-threaded by contract
             base._activate_locked(self, res, ncalls)
+            return
+        lock = base._lock
+        lock.acquire()
+        try:
+            if base._freed:  # freed by another thread since the check above
+                self._check_alive()
+            base._activate_locked(self, res, ncalls)
+        finally:
+            lock.release()
+        # base._wake(), inlined: activate() from a callback is the hot case (one call less).
+        running = base._running
+        if running is not None and running != _get_ident():
+            notifier = base._notifier
+            if notifier is not None:
+                notifier.notify()
 
     def pending(self, what: int = _ALL_PENDING) -> int:
         """The bits of `what` the event is pending or active for."""

@@ -51,6 +51,16 @@ _MAX_PRIORITIES = 256
 class EventBase(Dispatcher, Lifecycle):
     """A reactor: register Events, then loop() dispatches their callbacks. See module doc."""
 
+    # Slots, not a __dict__: ~40 attributes are past CPython's shared-key dict limit, which
+    # made the loop's attribute reads slow (and their speed depend on the instance history).
+    __slots__ = ("method", "features", "n_callbacks", "n_iterations", "n_wakeups",
+                 "_backend", "_flags", "_locked", "_cache_time", "_lock", "_cond", "_io",
+                 "_sigmap", "_sigsrc", "_sig_ev", "_timers", "_npriorities", "_activeq",
+                 "_nactive", "_deferred", "_nevents", "_running", "_current", "_waiters",
+                 "_break", "_exit", "_continue", "_running_prio", "_got_break", "_got_exit",
+                 "_now_cache", "_max_callbacks", "_max_interval", "_limit_prio", "_freed",
+                 "_needs_reinit", "_notifier", "_notify_ev", "__weakref__")
+
     def __init__(self, config: EventConfig | None = None) -> None:
         if config is None:
             config = EventConfig()
@@ -160,8 +170,15 @@ class EventBase(Dispatcher, Lifecycle):
             if ev._active and ev._res & EV_TIMEOUT:
                 # Rescheduling a timeout that fired but has not run yet: that run is void.
                 self._deactivate_locked(ev)
-            notify |= self._schedule_locked(ev, self._clock() + timeout, timeout)
-        self._recount_locked(ev)
+            now = self._now_cache  # self._clock(), inlined: timers are added by the million
+            if now is None:
+                now = monotonic()
+            notify |= self._schedule_locked(ev, now + timeout, timeout)
+        counted = ev._inserted or ev._timer is not None  # _recount_locked(ev), inlined
+        if counted != ev._counted:
+            ev._counted = counted
+            if not ev._internal:
+                self._nevents += 1 if counted else -1
         return notify
 
     def _schedule_locked(self, ev: Event, deadline: float, timeout: float) -> bool:

@@ -29,6 +29,8 @@ class Finalizer(tuple):
 class Lifecycle:
     """reinit() and free(); mixed into EventBase."""
 
+    __slots__ = ()
+
     def reinit(self) -> None:
         """After os.fork(), in the child: new kernel objects for the backend, the notifier and
         signals, every added event registered again. Also allowed (and harmless) elsewhere."""
