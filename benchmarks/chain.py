@@ -241,9 +241,8 @@ def active_cases(nevents: int, total: int, impls: list[str]) -> dict[str, Callab
 
 
 def bench_active(total: int, repeats: int, impls: list[str]) -> None:
-    # Warm-up, untimed: CPython 3.11 specialises a function's bytecode only after ~8 calls,
-    # and each timed run here enters the dispatch loop once (every callback runs in one
-    # pass), so without this the first runs measure unspecialised bytecode (~1.6x slower).
+    # Warm-up, untimed: each timed run enters its dispatch loop once (every callback runs in
+    # one pass), so let the adaptive interpreter specialise every implementation's code first.
     for case in active_cases(100, 1_000, impls).values():
         for _ in range(10):
             case()

@@ -26,94 +26,84 @@ class Dispatcher:
         once = flags & EVLOOP_ONCE
         nonblock = flags & EVLOOP_NONBLOCK
         exit_on_empty = not flags & EVLOOP_NO_EXIT_ON_EMPTY
-        # One priority and no dispatch limits: the common case gets a leaner callback loop.
-        simple = (len(self._activeq) == 1 and self._max_callbacks is None
-                  and self._max_interval is None)   # priority_init() refuses while we run
-        run_pass = self._run_pass_locked
-        while True:
-            # One call per pass, not one long-lived frame: CPython 3.11 specialises a
-            # function's bytecode only after it has been entered a few times, so a loop body
-            # that never returns would run unspecialised forever (about 1.6x slower).
-            result = run_pass(once, nonblock, exit_on_empty, simple)
-            if result is not None:
-                return result
-
-    def _run_pass_locked(self, once: int, nonblock: int, exit_on_empty: bool,
-                         simple: bool) -> int | None:
-        """One pass of the loop: 0 or 1 to return from loop(), None to go on."""
         timers = self._timers
         heap = timers._heap          # compaction rebuilds it in place: the alias stays valid
-        activeq = self._activeq
-        # 1. stop if asked to
-        self._continue = False
-        if self._exit:
-            self._got_exit = True
-            return 0
-        if self._break:
-            self._got_break = True
-            return 0
-        # 2. how long to wait; nothing left: done
-        busy = self._nactive or self._deferred
-        if exit_on_empty and not busy and not self._nevents:
-            return 1
-        if busy or nonblock:
-            timeout = 0.0
-        elif heap:
-            deadline = timers.next_deadline()
-            timeout = None if deadline is None else max(0.0, deadline - monotonic())
-        else:
-            timeout = None
-        self.n_iterations += 1
-        # 3. wait in the backend, lock released, time cache cleared
-        backend = self._backend
-        self._now_cache = None
-        if self._locked:
-            lock = self._lock
-            lock.release()
-            try:
-                ready = backend.dispatch(timeout)
-            finally:
-                lock.acquire()
-        else:
-            ready = backend.dispatch(timeout)
-        now = monotonic()
-        if self._cache_time:
-            self._now_cache = now
-        # 4. ready fds' events → active queues (inlined: the hottest lines of the loop)
-        if ready:
-            ev_bits = backend.ev_bits
-            slots = self._io.slots
-            activated = 0
-            for fd, raw in ready:
-                slot = slots.get(fd)
-                if slot is None:
-                    continue
-                what = ev_bits[raw]
-                for ev in slot.events:
-                    bits = ev._events & what
-                    if bits:
-                        if ev._active:
-                            ev._res |= bits
-                        else:
-                            ev._active = True
-                            ev._res = bits
-                            ev._ncalls = 1
-                            activeq[ev._priority].append(ev)
-                            activated += 1
-            self._nactive += activated
-        # 5. expired timers → active queues
-        if heap and heap[0][0] <= now:
-            self._expire_timers_locked(now)
-        # 6. callbacks, then 7. ONCE / NONBLOCK
-        if self._nactive or self._deferred:
-            if simple and not self._deferred:
-                ran = self._run_single_queue_locked(activeq[0])
-            else:
-                ran = self._process_active_locked()
-            if once and ran and not self._nactive and not self._deferred:
+        slots = self._io.slots
+        lock = self._lock
+        locked = self._locked
+        cache_time = self._cache_time
+        activeq = self._activeq      # priority_init() refuses to run while the loop does
+        # One priority and no dispatch limits: the common case gets a leaner callback loop.
+        simple = len(activeq) == 1 and self._max_callbacks is None and self._max_interval is None
+        while True:
+            # 1. stop if asked to
+            self._continue = False
+            if self._exit:
+                self._got_exit = True
                 return 0
-        elif nonblock:
-            return 0
+            if self._break:
+                self._got_break = True
+                return 0
+            # 2. how long to wait; nothing left: done
+            busy = self._nactive or self._deferred
+            if exit_on_empty and not busy and not self._nevents:
+                return 1
+            if busy or nonblock:
+                timeout = 0.0
+            elif heap:
+                deadline = timers.next_deadline()
+                timeout = None if deadline is None else max(0.0, deadline - monotonic())
+            else:
+                timeout = None
+            self.n_iterations += 1
+            # 3. wait in the backend, lock released, time cache cleared
+            backend = self._backend
+            self._now_cache = None
+            if locked:
+                lock.release()
+                try:
+                    ready = backend.dispatch(timeout)
+                finally:
+                    lock.acquire()
+            else:
+                ready = backend.dispatch(timeout)
+            now = monotonic()
+            if cache_time:
+                self._now_cache = now
+            # 4. ready fds' events → active queues (inlined: the hottest lines of the loop)
+            if ready:
+                ev_bits = backend.ev_bits
+                activated = 0
+                for fd, raw in ready:
+                    slot = slots.get(fd)
+                    if slot is None:
+                        continue
+                    what = ev_bits[raw]
+                    for ev in slot.events:
+                        bits = ev._events & what
+                        if bits:
+                            if ev._active:
+                                ev._res |= bits
+                            else:
+                                ev._active = True
+                                ev._res = bits
+                                ev._ncalls = 1
+                                activeq[ev._priority].append(ev)
+                                activated += 1
+                self._nactive += activated
+            # 5. expired timers → active queues
+            if heap and heap[0][0] <= now:
+                self._expire_timers_locked(now)
+            # 6. callbacks, then 7. ONCE / NONBLOCK
+            if self._nactive or self._deferred:
+                if simple and not self._deferred:
+                    ran = self._run_single_queue_locked(activeq[0])
+                else:
+                    ran = self._process_active_locked()
+                if once and ran and not self._nactive and not self._deferred:
+                    return 0
+            elif nonblock:
+                return 0
 
     def _expire_timers_locked(self, now: float) -> None:
         activate = self._activate_locked
@@ -140,7 +130,12 @@ class Dispatcher:
         lock = self._lock
         count = popped = 0
         try:
-            while queue:
+            # `while True` + break, not `while queue:`: CPython 3.11 counts only unconditional
+            # backward jumps towards specialising a function, and this loop may run a whole
+            # benchmark's worth of callbacks in one call (first calls would stay unspecialised).
+            while True:
+                if not queue:
+                    break
                 ev = queue.popleft()
                 popped += 1
                 ev._active = False
@@ -212,7 +207,9 @@ class Dispatcher:
         count = popped = 0
         self._running_prio = prio
         try:
-            while queue:
+            while True:  # not `while queue:`, see _run_single_queue_locked
+                if not queue:
+                    break
                 ev = queue.popleft()
                 popped += 1
                 ev._active = False
