@@ -25,3 +25,18 @@ def test_benchmark_quick_run(script, expect):
                           text=True, timeout=100)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert expect in proc.stdout
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("case", ["chain", "chain-nolock", "floor", "active-nolock", "timers"])
+def test_icount_cases_run_without_valgrind(case):
+    """icount.py's cases themselves (its --run mode, what it runs under callgrind)."""
+    proc = subprocess.run([sys.executable, str(BENCH / "icount.py"), "--run", case, "200"],
+                          capture_output=True, text=True, timeout=50)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_icount_rejects_an_unknown_case():
+    proc = subprocess.run([sys.executable, str(BENCH / "icount.py"), "chian"],
+                          capture_output=True, text=True, timeout=50)
+    assert proc.returncode == 1 and "unknown case(s) ['chian']" in proc.stderr
