@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import importlib.util
 import os
 import platform
 import resource
@@ -28,10 +29,10 @@ from dataclasses import dataclass
 from time import perf_counter
 from typing import Callable, TypeVar
 
-# Run straight from a checkout (`python benchmarks/chain.py`) as well as from the venv.
-_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _REPO not in sys.path:
-    sys.path.insert(0, _REPO)
+# Run straight from a checkout (`python benchmarks/chain.py`) as well as from the venv; an
+# importable reactorsvc (installed, or another checkout on PYTHONPATH for an A/B) wins.
+if importlib.util.find_spec("reactorsvc") is None:
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 try:
     import uvloop

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import cProfile
+import importlib.util
 import logging
 import os
 import resource
@@ -30,9 +31,10 @@ import threading
 import time
 from typing import Any, Callable
 
-_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _REPO not in sys.path:
-    sys.path.insert(0, _REPO)
+# Run straight from a checkout (`python benchmarks/chain.py`) as well as from the venv; an
+# importable reactorsvc (installed, or another checkout on PYTHONPATH for an A/B) wins.
+if importlib.util.find_spec("reactorsvc") is None:
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 KINDS = ("reactorsvc", "workers-1", "workers-2", "workers-4", "asyncio", "uvloop", "epoll-floor")
 PROFILABLE = ("reactorsvc", "asyncio", "uvloop", "epoll-floor")

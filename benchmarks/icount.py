@@ -11,19 +11,16 @@ hot-path changes are worth. Instruction counts do not move: this script runs eac
 
 Caveat: CPython turns pymalloc off under valgrind, so every allocation is counted at glibc
 malloc's price (several times pymalloc's); compare implementations of the same work only.
-Cases: chain (100 socketpairs, one byte circulating, locked base), chain-nolock, asyncio and
-uvloop (the same with add_reader; uvloop when installed), floor (a bare select.epoll loop), active / active-nolock (100 self-re-activating events),
-timers / timers-nolock (one-shot timers with random delays in [0, 50 ms)).
+Cases, each chain.py's own code: chain (N=100, A=1, a locked base), chain-nolock, asyncio and
+uvloop (add_reader; uvloop when installed), floor (the bare select.epoll loop), active and
+active-nolock (100 self-re-activating events), timers and timers-nolock (one-shot timers,
+random delays in [0, 50 ms)).
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
-import random
 import re
-import select
-import socket
 import subprocess
 import sys
 
@@ -33,130 +30,35 @@ CASES = ["chain", "chain-nolock", "asyncio", "uvloop", "floor", "active", "activ
          "timers", "timers-nolock"]
 
 
-class _Done(Exception):
-    pass
-
-
-def _raise_done() -> None:
-    raise _Done
-
-
-def _ring(n: int) -> tuple[list[socket.socket], list[int], list[int]]:
-    socks, rfds, wfds = [], [], []
-    for _ in range(n):
-        a, b = socket.socketpair()
-        socks += [a, b]
-        rfds.append(a.fileno())
-        wfds.append(b.fileno())
-    return socks, rfds, wfds[1:] + wfds[:1]
-
-
-def _chain_cb(n: int, stop):
-    left = n
-
-    def cb(fd: int, what: int, wfd: int) -> None:
-        nonlocal left
-        os.read(fd, 1)
-        if left:
-            left -= 1
-            os.write(wfd, b"e")
-        else:
-            stop()
-    return cb
-
-
-def run_floor(n: int) -> None:
-    socks, rfds, next_w = _ring(100)
-    ep = select.epoll()
-    cb = _chain_cb(n, _raise_done)
-    callbacks = {}
-    for rfd, wfd in zip(rfds, next_w):
-        ep.register(rfd, select.EPOLLIN)
-        callbacks[rfd] = (cb, wfd)
-    os.write(next_w[-1], b"e")
-    poll = ep.poll
-    try:
-        while True:
-            for fd, mask in poll():
-                fn, arg = callbacks[fd]
-                fn(fd, mask, arg)
-    except _Done:
-        pass
-    ep.close()
-    for s in socks:
-        s.close()
-
-
-def run_asyncio(kind: str, n: int) -> None:
-    import asyncio
-    if kind == "uvloop":
-        import uvloop
-        loop = uvloop.new_event_loop()
-    else:
-        loop = asyncio.SelectorEventLoop()
-    socks, rfds, next_w = _ring(100)
-    cb = _chain_cb(n, loop.stop)
-    for rfd, wfd in zip(rfds, next_w):
-        loop.add_reader(rfd, cb, rfd, 0, wfd)
-    os.write(next_w[-1], b"e")
-    loop.run_forever()
-    for rfd in rfds:
-        loop.remove_reader(rfd)
-    loop.close()
-    for s in socks:
-        s.close()
-
-
-def run_reactor(case: str, n: int) -> None:
-    from reactorsvc import (EV_PERSIST, EV_READ, EV_TIMEOUT, EVENT_BASE_FLAG_NOLOCK, Event,
-                            EventBase, EventConfig)
-    config = EventConfig()
-    if case.endswith("-nolock"):
-        config.set_flag(EVENT_BASE_FLAG_NOLOCK)
-    with EventBase(config) as base:
-        if case.startswith("chain"):
-            socks, rfds, next_w = _ring(100)
-            cb = _chain_cb(n, base.loopbreak)
-            for rfd, wfd in zip(rfds, next_w):
-                Event(base, rfd, EV_READ | EV_PERSIST, cb, wfd).add()
-            os.write(next_w[-1], b"e")
-            base.loop()
-            for s in socks:
-                s.close()
-        elif case.startswith("active"):
-            left = n
-
-            def again(fd: int, what: int, box: list) -> None:
-                nonlocal left
-                if left:
-                    left -= 1
-                    box[0].activate(EV_TIMEOUT)
-            for _ in range(100):
-                box: list = []
-                box.append(Event(base, -1, 0, again, box))
-                box[0].activate(EV_TIMEOUT)
-            base.loop()
-        else:
-            rng = random.Random(1)
-
-            def noop(fd: int, what: int, arg: object) -> None:
-                pass
-            for _ in range(n):
-                Event.timer(base, noop).add(rng.random() * 0.05)
-            base.loop()
-
-
 def run_case(case: str, n: int) -> None:
-    """Warm up (10 small runs: the adaptive interpreter specialises), then the measured run."""
-    if case == "floor":
-        fn = run_floor
-    elif case in ("asyncio", "uvloop"):
-        fn = lambda k: run_asyncio(case, k)  # noqa: E731
-    else:
-        fn = lambda k: run_reactor(case, k)  # noqa: E731
+    """chain.py's own implementation of `case` for n units: 10 small warm-up runs (the adaptive
+    interpreter specialises), then the measured one."""
+    import random
+
+    import chain  # the benchmark's code, so both tools measure the same thing
+    from _common import Ring
+
+    def one(k: int) -> None:
+        kind, _, variant = case.partition("-")
+        if kind == "timers":
+            rng = random.Random(1)
+            chain.timers_reactorsvc([rng.random() * 0.05 for _ in range(k)], variant == "nolock")
+        elif kind == "active":
+            chain.active_reactorsvc(100, k, variant == "nolock")
+        else:
+            ring = Ring(100)
+            try:
+                if kind == "floor":
+                    chain.chain_floor(ring, 1, k)
+                elif kind in ("asyncio", "uvloop"):
+                    chain.chain_asyncio(ring, 1, k, kind)
+                else:
+                    chain.chain_reactorsvc(ring, 1, k, variant == "nolock")
+            finally:
+                ring.close()
     for _ in range(10):
-        fn(50)
-    fn(n)
+        one(200)
+    one(n)
 
 
 def count(case: str, n: int) -> int:
