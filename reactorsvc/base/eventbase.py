@@ -51,8 +51,8 @@ _MAX_PRIORITIES = 256
 class EventBase(Dispatcher, Lifecycle):
     """A reactor: register Events, then loop() dispatches their callbacks. See module doc."""
 
-    # Slots, not a __dict__: ~40 attributes are past CPython's shared-key dict limit, which
-    # made the loop's attribute reads slow (and their speed depend on the instance history).
+    # Slots, not a __dict__: the loop reads and writes these on every pass, and slot access
+    # is cheaper (−5 % instructions per chain callback, −7 % per active one: icount.py).
     __slots__ = ("method", "features", "n_callbacks", "n_iterations", "n_wakeups",
                  "_backend", "_flags", "_locked", "_cache_time", "_lock", "_cond", "_io",
                  "_sigmap", "_sigsrc", "_sig_ev", "_timers", "_npriorities", "_activeq",
