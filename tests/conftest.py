@@ -1,10 +1,13 @@
-"""Suite-wide fixtures: every test leaves no fd and no thread behind."""
+"""Suite-wide fixtures: every test leaves no fd and no thread behind; run_forked and
+wait_until for the tests that fork or poll."""
 
 from __future__ import annotations
 
 import os
 import threading
 import time
+import traceback
+import warnings
 
 import pytest
 
@@ -41,3 +44,44 @@ def no_leaks(request):
     leaked_fds = sorted(details)
     assert not leaked_threads, f"test leaked threads: {leaked_threads}"
     assert not leaked_fds, f"test leaked fds: {details}"
+
+
+def _run_forked(child) -> int:
+    """Run child() in a forked process; its return value is the exit status."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork() with threads alive
+        pid = os.fork()
+    if pid == 0:
+        code = 99
+        try:
+            code = child()
+        except BaseException:  # noqa: BLE001 -- anything escaping in the child is a failure
+            traceback.print_exc()
+            code = 98
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status), f"child died: status {status:#x}"
+    return os.WEXITSTATUS(status)
+
+
+@pytest.fixture
+def run_forked():
+    """run_forked(child) -> the exit status of child() run in a forked process."""
+    return _run_forked
+
+
+def _wait_until(predicate, timeout: float = 5.0) -> bool:
+    """Poll `predicate` (which itself waits on the loop) until true or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.001)
+    return False
+
+
+@pytest.fixture
+def wait_until():
+    """wait_until(predicate, timeout=5.0) -> whether predicate() became true in time."""
+    return _wait_until

@@ -6,35 +6,13 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import traceback
-import warnings
 
 from reactorsvc import EV_PERSIST, EV_READ, EV_SIGNAL, EVLOOP_ONCE, Event
 
 OK = 0
 
 
-def _fork(child) -> int:
-    """Run child() in a forked process; return its exit status (never returns in the child)."""
-    with warnings.catch_warnings():
-        # 3.12+ warns about fork() with threads alive (pytest's faulthandler watchdog).
-        warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
-    if pid == 0:
-        code = 99
-        try:
-            code = child()
-        except BaseException:  # noqa: BLE001 -- anything in the child is a failure
-            traceback.print_exc()
-            code = 98
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.WIFEXITED(status), f"child died: status {status:#x}"
-    return os.WEXITSTATUS(status)
-
-
-def test_child_reinit_loop_works_and_parent_is_untouched(pair, backend):
+def test_child_reinit_loop_works_and_parent_is_untouched(pair, backend, run_forked):
     a, b = pair
     got = []
     ev = Event(backend, b.fileno(), EV_READ | EV_PERSIST,
@@ -60,7 +38,7 @@ def test_child_reinit_loop_works_and_parent_is_untouched(pair, backend):
         backend.loop(EVLOOP_ONCE)
         return OK if fired == [1] else 12
 
-    assert _fork(child) == OK
+    assert run_forked(child) == OK
     a.send(b"parent")
     backend.loopexit(2)
     backend.loop(EVLOOP_ONCE)
@@ -68,7 +46,7 @@ def test_child_reinit_loop_works_and_parent_is_untouched(pair, backend):
     ev.free()
 
 
-def test_child_signal_events_work_after_reinit(backend):
+def test_child_signal_events_work_after_reinit(backend, run_forked):
     calls = []
     ev = Event.signal(backend, signal.SIGUSR2, lambda fd, what, arg: calls.append(what))
     ev.add()
@@ -80,7 +58,7 @@ def test_child_signal_events_work_after_reinit(backend):
             backend.loop(EVLOOP_ONCE)
             return OK if calls == [EV_SIGNAL] else 20
 
-        assert _fork(child) == OK
+        assert run_forked(child) == OK
         # The parent's own delivery still works too.
         os.kill(os.getpid(), signal.SIGUSR2)
         backend.loopexit(2)

@@ -107,7 +107,8 @@ def test_no_callback_starts_after_a_blocking_delete_returned(method, make_base, 
 
 
 @pytest.mark.parametrize("how", ["block_false", "ev_finalize"])
-def test_nonblocking_and_finalize_deletes_do_not_wait(method, make_base, start_loop, how):
+def test_nonblocking_and_finalize_deletes_do_not_wait(method, make_base, start_loop, how,
+                                                     wait_until):
     base = make_base(method)
     callback, entered, release, log = _blocking_callback()
     ev = Event(base, -1, EV_PERSIST | (EV_FINALIZE if how == "ev_finalize" else 0), callback)
@@ -123,7 +124,7 @@ def test_nonblocking_and_finalize_deletes_do_not_wait(method, make_base, start_l
     finally:
         release.set()
         t.join(5)
-    assert _wait_until(lambda: len(log) == 2)
+    assert wait_until(lambda: len(log) == 2)
     assert log == ["delete returned", "callback returned"]
 
 
@@ -364,13 +365,3 @@ def test_other_threads_use_the_base_while_a_long_callback_runs(method, make_base
         release.set()
         t.join(5)
     assert log[0] == ("done while the callback ran", True)
-
-
-def _wait_until(predicate, timeout: float = 5.0) -> bool:
-    """Poll `predicate` (which itself waits on the loop) until true or `timeout` passes."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.001)
-    return False

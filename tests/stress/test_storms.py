@@ -13,16 +13,6 @@ from reactorsvc import EV_TIMEOUT, Event
 pytestmark = pytest.mark.timeout(30)
 
 
-def _wait_until(predicate, timeout: float = 5.0) -> bool:
-    """Poll `predicate` (which itself waits on the loop) until true or `timeout` passes."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.001)
-    return False
-
-
 def test_activation_storm_on_distinct_events_runs_each_activation_once(method, make_base, start_loop):
     """4 threads x 50,000 activations: 100 rounds over 500 events each; a round waits for
     its callbacks, so no activation may coalesce and each must run exactly once."""
@@ -64,7 +54,7 @@ def test_activation_storm_on_distinct_events_runs_each_activation_once(method, m
 
 
 def test_activation_storm_on_one_shared_event_coalesces_but_loses_no_final_activation(
-        method, make_base, start_loop):
+        method, make_base, start_loop, wait_until):
     base = make_base(method)
     nthreads, activations = 4, 50000
     runs = [0]
@@ -93,7 +83,7 @@ def test_activation_storm_on_one_shared_event_coalesces_but_loses_no_final_activ
         th.start()
     for th in threads:
         th.join(20)
-    assert _wait_until(lambda: loop.barrier() and ev.pending() == 0)
+    assert wait_until(lambda: loop.barrier() and ev.pending() == 0)
     assert 1 <= runs[0] <= nthreads * activations
     # Each activation is served by a run that starts after it: the last one too.
     assert last_start[0] >= max(last_activate)

@@ -9,8 +9,6 @@ import select
 import socket
 import threading
 import time
-import traceback
-import warnings
 
 import pytest
 
@@ -220,26 +218,8 @@ def test_posts_to_a_sleeping_loop_coalesce(method, make_base, start_loop):
 
 # -- fork --------------------------------------------------------------------------------------
 
-def _fork(child) -> int:
-    """Run child() in a forked process; its return value is the exit status."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork() with threads
-        pid = os.fork()
-    if pid == 0:
-        code = 99
-        try:
-            code = child()
-        except BaseException:  # noqa: BLE001 -- anything escaping in the child is a failure
-            traceback.print_exc()
-            code = 98
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.WIFEXITED(status), f"child died: status {status:#x}"
-    return os.WEXITSTATUS(status)
 
-
-def test_a_base_inherited_across_fork_needs_reinit(method, make_base, start_loop):
+def test_a_base_inherited_across_fork_needs_reinit(method, make_base, start_loop, run_forked):
     """Forked while its loop runs in another thread: in the child every use raises
     ReactorError until reinit(), which must not deadlock on the vanished thread's lock."""
     base = make_base(method)
@@ -267,7 +247,7 @@ def test_a_base_inherited_across_fork_needs_reinit(method, make_base, start_loop
         base.free()
         return 0
 
-    assert _fork(child) == 0
+    assert run_forked(child) == 0
     # The parent's loop is untouched.
     assert loop.barrier()
     fired = threading.Event()
@@ -275,7 +255,7 @@ def test_a_base_inherited_across_fork_needs_reinit(method, make_base, start_loop
     assert fired.wait(5)
 
 
-def test_call_soon_threadsafe_on_a_base_inherited_across_fork_raises(method, make_base):
+def test_call_soon_threadsafe_on_a_base_inherited_across_fork_raises(method, make_base, run_forked):
     """Like every other use: queuing silently on a base whose loop cannot run in the child
     until reinit() would hide the mistake."""
     base = make_base(method)
@@ -287,4 +267,4 @@ def test_call_soon_threadsafe_on_a_base_inherited_across_fork_raises(method, mak
             return 0
         return 10
 
-    assert _fork(child) == 0
+    assert run_forked(child) == 0
