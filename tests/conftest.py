@@ -1,15 +1,19 @@
-"""Suite-wide fixtures: every test leaves no fd and no thread behind; run_forked and
-wait_until for the tests that fork or poll."""
+"""Suite-wide fixtures: every test leaves no fd and no thread behind; make_base (an EventBase on
+exactly one backend, freed afterwards), pair (a non-blocking socketpair), run_forked and
+wait_until."""
 
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 import traceback
 import warnings
 
 import pytest
+
+import reactorsvc
 
 
 def _open_fds() -> set[int]:
@@ -85,3 +89,56 @@ def _wait_until(predicate, timeout: float = 5.0) -> bool:
 def wait_until():
     """wait_until(predicate, timeout=5.0) -> whether predicate() became true in time."""
     return _wait_until
+
+
+# -- EventBases and socketpairs, for every test package ------------------------------------
+
+def build_base(method: str | None = None, flags: int = 0,
+               dispatch: tuple | None = None) -> reactorsvc.EventBase:
+    """An EventBase that uses exactly `method` (all others avoided), env ignored."""
+    cfg = reactorsvc.EventConfig()
+    if method is not None:
+        for other in reactorsvc.supported_methods():
+            if other != method:
+                cfg.avoid_method(other)
+    # The environment must not silently change the backend under test.
+    cfg.set_flag(reactorsvc.EVENT_BASE_FLAG_IGNORE_ENV | flags)
+    if dispatch is not None:
+        cfg.set_max_dispatch_interval(*dispatch)
+    base = reactorsvc.EventBase(cfg)
+    if method is not None:
+        assert base.method == method
+    return base
+
+
+def _free_quietly(base: reactorsvc.EventBase) -> None:
+    try:
+        base.free()
+    except reactorsvc.ReactorError:
+        pass  # freed by the test already, or still looping in a stuck thread (that test fails)
+
+
+@pytest.fixture
+def make_base(request):
+    """Factory: make_base(method=None, flags=0, dispatch=None) -> EventBase, freed afterwards."""
+    made = []
+
+    def factory(method=None, flags=0, dispatch=None):
+        base = build_base(method, flags, dispatch)
+        made.append(base)
+        return base
+
+    yield factory
+    for base in made:
+        _free_quietly(base)
+
+
+@pytest.fixture
+def pair():
+    """A connected, non-blocking AF_UNIX stream socketpair (closed afterwards)."""
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    b.setblocking(False)
+    yield a, b
+    a.close()
+    b.close()

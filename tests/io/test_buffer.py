@@ -24,16 +24,6 @@ def chunked(*parts: bytes, **kwargs) -> Buffer:
     return buf
 
 
-@pytest.fixture
-def pair():
-    a, b = socket.socketpair()
-    a.setblocking(False)
-    b.setblocking(False)
-    yield a, b
-    a.close()
-    b.close()
-
-
 # ---------------------------------------------------------------------------- append / read
 
 

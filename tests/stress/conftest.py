@@ -14,37 +14,13 @@ from threading import get_ident
 import pytest
 
 import reactorsvc
-from reactorsvc import EVLOOP_NO_EXIT_ON_EMPTY, ReactorError
+from reactorsvc import EVLOOP_NO_EXIT_ON_EMPTY
 
 
 @pytest.fixture(params=reactorsvc.supported_methods())
 def method(request) -> str:
     """Each test taking `method` runs once per backend usable here."""
     return request.param
-
-
-@pytest.fixture
-def make_base():
-    """make_base(method=None, flags=0) -> EventBase on exactly that backend; freed afterwards."""
-    made = []
-
-    def factory(method: str | None = None, flags: int = 0) -> reactorsvc.EventBase:
-        cfg = reactorsvc.EventConfig()
-        if method is not None:
-            for other in reactorsvc.supported_methods():
-                if other != method:
-                    cfg.avoid_method(other)
-        cfg.set_flag(reactorsvc.EVENT_BASE_FLAG_IGNORE_ENV | flags)
-        base = reactorsvc.EventBase(cfg)
-        made.append(base)
-        return base
-
-    yield factory
-    for base in made:
-        try:
-            base.free()
-        except ReactorError:
-            pass  # still looping in a stuck thread: the failing test says why
 
 
 class LoopThread:
