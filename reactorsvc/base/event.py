@@ -131,6 +131,9 @@ class Event:
             self._check_alive()
             if self._finalizing:
                 raise ReactorError("cannot add an event that is being finalized")
+        if not base._locked:  # NOLOCK: single-threaded by contract, no other loop to wake
+            base._add_locked(self, timeout)
+            return
         lock = base._lock
         lock.acquire()
         try:
