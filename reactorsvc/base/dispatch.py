@@ -114,7 +114,9 @@ class Dispatcher:
             elif ev._inserted:
                 # Unregister, but keep an I/O activation of this pass: the bits are OR-ed.
                 self._del_locked(ev, keep_active=True)  # it recounts
-            else:  # a one-shot timer, the common case: _recount_locked(ev) inlined
+            else:
+                # A one-shot timer, the common case: _recount_locked(ev) inlined (the call is
+                # 2.8 % of a timer's instructions, benchmarks/icount.py).
                 ev._interval = None
                 if ev._counted:
                     ev._counted = False

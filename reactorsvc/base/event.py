@@ -195,7 +195,10 @@ class Event:
             base._activate_locked(self, res, ncalls)
         finally:
             lock.release()
-        # base._wake(), inlined: activate() from a callback is the hot case (one call less).
+        # base._wake(), inlined: activate() from a callback is the hot case; the call costs
+        # 4.6 % of the instructions of an active-dispatch callback (benchmarks/icount.py).
+        # The lock block above is written out in add() as well: one helper taking the
+        # operation and *args cost 26 % of an active-dispatch callback and 7 % of a timer.
         running = base._running
         if running is not None and running != _get_ident():
             notifier = base._notifier

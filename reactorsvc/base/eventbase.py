@@ -170,11 +170,13 @@ class EventBase(Dispatcher, Lifecycle):
             if ev._active and ev._res & EV_TIMEOUT:
                 # Rescheduling a timeout that fired but has not run yet: that run is void.
                 self._deactivate_locked(ev)
-            now = self._now_cache  # self._clock(), inlined: timers are added by the million
+            # self._clock() and, below, self._recount_locked(ev), inlined: the two calls cost
+            # 2.5 % of a timer's create + add + fire (benchmarks/icount.py, timers).
+            now = self._now_cache
             if now is None:
                 now = monotonic()
             notify |= self._schedule_locked(ev, now + timeout, timeout)
-        counted = ev._inserted or ev._timer is not None  # _recount_locked(ev), inlined
+        counted = ev._inserted or ev._timer is not None
         if counted != ev._counted:
             ev._counted = counted
             if not ev._internal:
