@@ -5,22 +5,34 @@ PY := $(VENV)/bin/python
 
 .PHONY: run test bench clean
 
+# `make run` says what it does while it installs (one line a step); pip's own output goes to
+# $(PIPLOG), shown only when pip fails.
+PIPLOG := $(VENV)/pip.log
+PIP := $(PY) -m pip install -q
+QUIET = >>$(PIPLOG) 2>&1 || { cat $(PIPLOG); exit 1; }
+
 $(VENV)/.installed: pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e .
-	touch $@
+	@test -x $(PY) || { echo "make: creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
+	@echo "make: installing reactorsvc and its dependencies (structlog, PyYAML) into $(VENV)"
+	@: >$(PIPLOG)
+	@$(PIP) --upgrade pip $(QUIET)
+	@$(PIP) -e . $(QUIET)
+	@touch $@
 
 $(VENV)/.test-installed: $(VENV)/.installed
-	$(PY) -m pip install -q -e '.[test]'
-	touch $@
+	@echo "make: installing the test dependencies (the [test] extra) into $(VENV)"
+	@$(PIP) -e '.[test]' $(QUIET)
+	@touch $@
 
 $(VENV)/.bench-installed: $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[bench]' || true
 	touch $@
 
+# The addresses are read from the built-in default config itself, not written again here.
+DEFAULT_CONFIG := reactorsvc/daemon/default.yaml
 run: $(VENV)/.installed
-	$(VENV)/bin/reactorsvc serve
+	@echo "make: starting the daemon (reactorsvc serve) on the built-in default config, binds: $$(sed -n 's/^ *-* *bind: *\([^ #]*\).*/\1/p' $(DEFAULT_CONFIG) | tr '\n' ' ')(Ctrl-C stops it)"
+	@$(VENV)/bin/reactorsvc serve
 
 test: $(VENV)/.test-installed
 	$(PY) -m pytest
@@ -30,9 +42,11 @@ bench: $(VENV)/.bench-installed build/loadgen
 	$(PY) benchmarks/crossthread.py
 	$(PY) benchmarks/echo.py
 
-build/loadgen: ../shared/bench/loadgen.c
+# The project's own echo load generator (benchmarks/loadgen/, see its README there).
+LOADGEN_SRC := benchmarks/loadgen/loadgen.c
+build/loadgen: $(LOADGEN_SRC) benchmarks/loadgen/common.h
 	mkdir -p build
-	gcc -O2 -Wall -o $@ $<
+	gcc -O2 -Wall -o $@ $(LOADGEN_SRC)
 
 clean:
 	rm -rf $(VENV) build

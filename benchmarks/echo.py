@@ -4,7 +4,7 @@ and 4 worker threads, asyncio and uvloop, all serving the same asyncio.Protocol 
 (issues 4 and 5), and epoll-floor: a bare select.epoll loop, the least Python can do.
 
 Each server runs in its own process (benchmarks/_echo_servers.py); the C load generator
-(../shared/bench/loadgen.c, built into build/loadgen) drives it and reads the server's CPU
+(benchmarks/loadgen/loadgen.c, built into build/loadgen) drives it and reads the server's CPU
 time from /proc, so "server CPU µs per round trip" stays fair when the load generator, not
 the server, is the bottleneck — on 2 cores it often is. Every server is started once, warmed
 with a short run (a fresh asyncio server pays an mmap per recv(256 KiB) until its first
@@ -49,7 +49,7 @@ from _common import arg_parser, banner, interleave_raw, positive, print_table, r
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-LOADGEN_SRC = os.path.join(os.path.dirname(REPO), "shared", "bench", "loadgen.c")
+LOADGEN_SRC = os.path.join(HERE, "loadgen", "loadgen.c")
 LOADGEN = os.path.join(REPO, "build", "loadgen")
 SERVERS = os.path.join(HERE, "_echo_servers.py")
 REF = "reactorsvc"

@@ -78,3 +78,14 @@ def test_malformed_variables_are_an_error(monkeypatch):
     monkeypatch.setenv("LISTEN_FDS", "1")
     with pytest.raises(ValueError, match="LISTEN_PID"):
         listen_fds()
+
+
+@pytest.mark.timeout(30)
+def test_systemd_resolves_after_import_reactorsvc_alone():
+    """The README writes `reactorsvc.workers.systemd.listen_fds()` after `import reactorsvc`."""
+    code = "import reactorsvc; print(reactorsvc.workers.systemd.listen_fds())"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=20,
+                          env={k: v for k, v in os.environ.items()
+                               if k not in ("LISTEN_PID", "LISTEN_FDS")})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "[]\n"
