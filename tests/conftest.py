@@ -1,6 +1,6 @@
 """Suite-wide fixtures: every test leaves no fd and no thread behind; make_base (an EventBase on
-exactly one backend, freed afterwards), pair (a non-blocking socketpair), run_forked and
-wait_until."""
+exactly one backend, freed afterwards), pair (a non-blocking socketpair) and run_forked.
+Plain helpers (waits, clients, /metrics) are in helpers.py."""
 
 from __future__ import annotations
 
@@ -73,22 +73,6 @@ def _run_forked(child) -> int:
 def run_forked():
     """run_forked(child) -> the exit status of child() run in a forked process."""
     return _run_forked
-
-
-def _wait_until(predicate, timeout: float = 5.0) -> bool:
-    """Poll `predicate` (which itself waits on the loop) until true or `timeout` passes."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.001)
-    return False
-
-
-@pytest.fixture
-def wait_until():
-    """wait_until(predicate, timeout=5.0) -> whether predicate() became true in time."""
-    return _wait_until
 
 
 # -- EventBases and socketpairs, for every test package ------------------------------------

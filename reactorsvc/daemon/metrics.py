@@ -1,41 +1,86 @@
 """Prometheus text exposition of Server.stats(): the metric names, types and help texts.
 
+Naming follows Prometheus practice: counters end in `_total`, byte counts in `_bytes_total`, no
+gauge shares a family name with a counter (`x` and `x_total` are one family to a parser), and a
+per-worker or per-listener series carries a `worker` or `listener` label instead of a name of its
+own. The tables below are the one list of what /metrics carries; tests read it with
+prometheus_client's parser.
+
 Pure functions of a stats dict; the admin endpoint (admin.py) serves what they render.
 Thread-safety: pure, callable from any thread.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+# (stats key, metric name, type, help)
 _WORKER_METRICS = (
-    # (stats key, metric name, type, help)
-    ("connections", "reactorsvc_worker_connections", "gauge", "Open connections."),
+    ("connections", "reactorsvc_worker_open_connections", "gauge", "Open connections."),
     ("connections_total", "reactorsvc_worker_connections_total", "counter", "Connections served."),
-    ("bytes_in", "reactorsvc_worker_bytes_in_total", "counter", "Bytes received."),
-    ("bytes_out", "reactorsvc_worker_bytes_out_total", "counter", "Bytes sent."),
+    ("bytes_in", "reactorsvc_worker_received_bytes_total", "counter", "Bytes received."),
+    ("bytes_out", "reactorsvc_worker_sent_bytes_total", "counter", "Bytes sent."),
     ("callbacks", "reactorsvc_worker_callbacks_total", "counter", "Event callbacks run."),
     ("wakeups", "reactorsvc_worker_wakeups_total", "counter", "Cross-thread wake-ups received."),
     ("iterations", "reactorsvc_worker_loop_iterations_total", "counter", "Event loop iterations."),
     ("errors", "reactorsvc_worker_errors_total", "counter", "Connections ended by an error."),
 )
-_SUPERVISOR_METRICS = (
+# Keys of Listener.counters(), the listener's own names for its numbers.
+_LISTENER_METRICS = (
+    ("open", "reactorsvc_listener_open_connections", "gauge",
+     "Connections accepted on this listener and still open."),
     ("accepts", "reactorsvc_accepts_total", "counter", "Connections accepted."),
-    ("handoffs", "reactorsvc_handoffs_total", "counter", "Connections handed to workers."),
-    ("rejected", "reactorsvc_rejected_total", "counter", "Connections refused."),
-    ("errors", "reactorsvc_accept_errors_total", "counter", "accept() errors."),
-    ("accept_pauses", "reactorsvc_accept_pauses_total", "counter", "Times accepting paused."),
-    ("worker_restarts", "reactorsvc_worker_restarts_total", "counter", "Workers replaced after dying."),
+    ("rejected", "reactorsvc_rejected_total", "counter",
+     "Accepted connections closed at once because they could not be handed to a worker."),
+    ("accept_pauses", "reactorsvc_accept_pauses_total", "counter",
+     "Times accepting paused (max_connections, an accept-error back-off, a pause)."),
 )
+_ACCEPT_ERRORS = ("reactorsvc_accept_errors_total", "counter",
+                  "accept() failures: reason=resources for EMFILE, ENFILE, ENOBUFS, ENOMEM.")
+_ACCEPT_ERROR_REASONS = (("emfile", "resources"), ("accept_errors", "other"))
+_SUPERVISOR_METRICS = (
+    ("handoffs", "reactorsvc_handoffs_total", "counter", "Connections handed to workers."),
+    ("errors", "reactorsvc_handoff_errors_total", "counter", "Hand-offs to a worker that failed."),
+    ("worker_restarts", "reactorsvc_worker_restarts_total", "counter",
+     "Workers replaced after dying."),
+)
+
+Series = Iterable[tuple[dict[str, str], float]]
 
 
 def render_metrics(stats: dict, draining: bool) -> str:
     """Prometheus text exposition (version 0.0.4) of Server.stats()."""
-    out = ["# HELP reactorsvc_up 1 while serving, 0 while draining.", "# TYPE reactorsvc_up gauge",
-           f"reactorsvc_up {0 if draining else 1}"]
+    out: list[str] = []
+    _family(out, "reactorsvc_up", "gauge", "1 while serving, 0 while draining.",
+            [({}, 0 if draining else 1)])
     workers = stats.get("workers", [])
     for key, name, kind, text in _WORKER_METRICS:
-        out += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
-        out += [f'{name}{{worker="{i}"}} {w.get(key, 0)}' for i, w in enumerate(workers)]
+        _family(out, name, kind, text,
+                [({"worker": str(i)}, w.get(key, 0)) for i, w in enumerate(workers)])
+    listeners = sorted(stats.get("listeners", {}).items())
+    for key, name, kind, text in _LISTENER_METRICS:
+        _family(out, name, kind, text, [({"listener": n}, c.get(key, 0)) for n, c in listeners])
+    _family(out, *_ACCEPT_ERRORS,
+            [({"listener": n, "reason": reason}, c.get(key, 0))
+             for n, c in listeners for key, reason in _ACCEPT_ERROR_REASONS])
     sup = stats.get("supervisor", {})
     for key, name, kind, text in _SUPERVISOR_METRICS:
-        out += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", f"{name} {sup.get(key, 0)}"]
+        _family(out, name, kind, text, [({}, sup.get(key, 0))])
     return "\n".join(out) + "\n"
+
+
+def _family(out: list[str], name: str, kind: str, text: str, series: Series) -> None:
+    out += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
+    for labels, value in series:
+        out.append(f"{name}{_labels(labels)} {value}")
+
+
+def _labels(labels: dict[str, str]) -> str:
+    if not labels:
+        return ""
+    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items()) + "}"
+
+
+def _escape(value: str) -> str:
+    # The exposition format's three escapes in label values.
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

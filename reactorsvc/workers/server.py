@@ -380,11 +380,14 @@ class Server:
     # -- numbers -------------------------------------------------------------------------------
 
     def stats(self) -> dict:
-        """{"workers": [per-worker counters], "supervisor": {accepts, handoffs, rejected, ...}}."""
+        """{"workers": [per-worker counters], "supervisor": {accepts, handoffs, rejected, ...},
+        "listeners": {name: Listener.counters() (accepts, rejected, accept_pauses, emfile,
+        accept_errors, open)}} for the listeners open now."""
         sup = self._sup
         if sup is None:
-            return {"workers": [], "supervisor": {}}
-        return {"workers": [w.stats() for w in list(sup.workers)], "supervisor": sup.stats()}
+            return {"workers": [], "supervisor": {}, "listeners": {}}
+        return {"workers": [w.stats() for w in list(sup.workers)], "supervisor": sup.stats(),
+                "listeners": sup.listener_stats()}
 
     def bases(self) -> list[tuple[str, EventBase]]:
         """(name, EventBase) of the supervisor and each worker (for /debug/events)."""

@@ -152,6 +152,11 @@ class Supervisor:
                 "errors": self.errors, "accept_pauses": pauses,
                 "worker_restarts": self.worker_restarts}
 
+    def listener_stats(self) -> dict[str, dict]:
+        """{name: Listener.counters()} of the open listeners. Any thread: each counter has one
+        writer, the supervisor thread, and the dict of listeners is copied before iterating."""
+        return {name: listener.counters() for name, listener in list(self.listeners.items())}
+
 
 @dataclass
 class _Handoff:

@@ -14,9 +14,8 @@ import yaml
 import reactorsvc
 from reactorsvc.daemon.config import config_to_dict, load_config
 
-from .conftest import (
-    CONFIG_FILES, REPO, connect, echo_roundtrip, free_ports, run_cli, stop, write_config,
-)
+from ..helpers import REPO, connect, echo_roundtrip, free_ports
+from .conftest import CONFIG_FILES, run_cli, stop, write_config
 
 # A full config for the broken-config cases; each case edits one line of it.
 BASE = """\

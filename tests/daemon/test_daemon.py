@@ -17,28 +17,34 @@ import time
 
 import pytest
 
-from .conftest import (
-    CONFIG_FILES, IO_TIMEOUT, REPO, START_TIMEOUT, connect, echo_roundtrip, healthy, http_get,
-    metric_sum, metrics, stop, subprocess_env, wait_for, wait_metrics, write_config,
+from ..helpers import (
+    REPO, TIMEOUT, connect, echo_roundtrip, healthy, http_get, metric_sum, metrics,
+    subprocess_env, wait_for, wait_metrics,
 )
+from .conftest import CONFIG_FILES, START_TIMEOUT, stop, write_config
 
+# Sample names and types; a counter's family is its name without "_total" (the parser's view).
 WORKER_METRICS = {
-    "reactorsvc_worker_connections": "gauge",
+    "reactorsvc_worker_open_connections": "gauge",
     "reactorsvc_worker_connections_total": "counter",
-    "reactorsvc_worker_bytes_in_total": "counter",
-    "reactorsvc_worker_bytes_out_total": "counter",
+    "reactorsvc_worker_received_bytes_total": "counter",
+    "reactorsvc_worker_sent_bytes_total": "counter",
     "reactorsvc_worker_callbacks_total": "counter",
     "reactorsvc_worker_wakeups_total": "counter",
     "reactorsvc_worker_loop_iterations_total": "counter",
     "reactorsvc_worker_errors_total": "counter",
 }
+LISTENER_METRICS = {
+    "reactorsvc_listener_open_connections": "gauge",
+    "reactorsvc_accepts_total": "counter",
+    "reactorsvc_rejected_total": "counter",
+    "reactorsvc_accept_pauses_total": "counter",
+    "reactorsvc_accept_errors_total": "counter",
+}
 SUPERVISOR_METRICS = {
     "reactorsvc_up": "gauge",
-    "reactorsvc_accepts_total": "counter",
     "reactorsvc_handoffs_total": "counter",
-    "reactorsvc_rejected_total": "counter",
-    "reactorsvc_accept_errors_total": "counter",
-    "reactorsvc_accept_pauses_total": "counter",
+    "reactorsvc_handoff_errors_total": "counter",
     "reactorsvc_worker_restarts_total": "counter",
 }
 LEVELS = {"debug", "info", "warning", "error"}
@@ -81,18 +87,24 @@ def check_startup_logs(d, cfg) -> None:
         assert server["backend"] in {"epoll", "kqueue"}
 
 
-def check_metric_names(types: dict, samples: dict, workers: int) -> None:
-    for name, kind in {**WORKER_METRICS, **SUPERVISOR_METRICS}.items():
-        assert types.get(name) == kind, name
+def check_metric_names(types: dict, samples: dict, workers: int, listeners: list[str]) -> None:
+    every = {**WORKER_METRICS, **LISTENER_METRICS, **SUPERVISOR_METRICS}
+    for name, kind in every.items():
+        family = name.removesuffix("_total") if kind == "counter" else name
+        assert types.get(family) == kind, name
+    assert len(types) == len(every), sorted(types)  # nothing the tables above do not name
     for name in WORKER_METRICS:
         labels = sorted(dict(lbl)["worker"] for (n, lbl) in samples if n == name)
         assert labels == sorted(str(i) for i in range(workers)), name
+    for name in LISTENER_METRICS:
+        labels = {dict(lbl)["listener"] for (n, lbl) in samples if n == name}
+        assert labels == set(listeners), name
     assert samples[("reactorsvc_up", ())] == 1
 
 
 def http_keepalive(address: tuple, body: bytes) -> None:
     """Two GETs on one kept-alive connection, each answered with ``body``."""
-    conn = http.client.HTTPConnection(*address, timeout=IO_TIMEOUT)
+    conn = http.client.HTTPConnection(*address, timeout=TIMEOUT)
     try:
         socks = []
         for path in ("/", "/again"):
@@ -115,9 +127,9 @@ def test_every_config_serves(daemon, tmp_path, source):
     check_startup_logs(d, cfg)
     assert http_get(cfg.admin, "/healthz") == (200, b"ok\n")
     types, samples = metrics(cfg.admin)
-    check_metric_names(types, samples, workers)
-    assert samples[("reactorsvc_accepts_total", ())] == 0
-    assert metric_sum(samples, "reactorsvc_worker_bytes_in_total") == 0
+    check_metric_names(types, samples, workers, [lc["name"] for lc in cfg.data["listeners"]])
+    assert metric_sum(samples, "reactorsvc_accepts_total") == 0
+    assert metric_sum(samples, "reactorsvc_worker_received_bytes_total") == 0
 
     # Byte-stream services first: their byte counts are exact.
     open_socks, sent, echoed = [], 0, 0
@@ -136,8 +148,8 @@ def test_every_config_serves(daemon, tmp_path, source):
             sent += len(payload)
         n = len(open_socks)
         wait_metrics(cfg.admin, {
-            "reactorsvc_worker_bytes_in_total": sent, "reactorsvc_worker_bytes_out_total": echoed,
-            "reactorsvc_worker_connections": n, "reactorsvc_accepts_total": n,
+            "reactorsvc_worker_received_bytes_total": sent, "reactorsvc_worker_sent_bytes_total": echoed,
+            "reactorsvc_worker_open_connections": n, "reactorsvc_accepts_total": n,
             "reactorsvc_handoffs_total": n})
 
         http_conns = 0
@@ -151,11 +163,11 @@ def test_every_config_serves(daemon, tmp_path, source):
         for s in open_socks:
             s.close()
     samples = wait_metrics(cfg.admin, {
-        "reactorsvc_worker_connections": 0, "reactorsvc_worker_connections_total": total,
+        "reactorsvc_worker_open_connections": 0, "reactorsvc_worker_connections_total": total,
         "reactorsvc_accepts_total": total, "reactorsvc_handoffs_total": total})
-    bytes_in = metric_sum(samples, "reactorsvc_worker_bytes_in_total")
+    bytes_in = metric_sum(samples, "reactorsvc_worker_received_bytes_total")
     assert bytes_in > sent if http_conns else bytes_in == sent  # + the HTTP requests' bytes
-    assert samples[("reactorsvc_rejected_total", ())] == 0
+    assert metric_sum(samples, "reactorsvc_rejected_total") == 0
     assert metric_sum(samples, "reactorsvc_worker_callbacks_total") > 0
 
     status, body = http_get(cfg.admin, "/debug/events")
@@ -242,7 +254,7 @@ def wait_draining(cfg) -> None:
         status, body = http_get(cfg.admin, "/healthz")
         assert status in (200, 503), status
         return (status, body) == (503, b"draining\n")
-    wait_for(draining, IO_TIMEOUT, "/healthz to answer 503 while draining", interval=0.01)
+    wait_for(draining, TIMEOUT, "/healthz to answer 503 while draining", interval=0.01)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])

@@ -10,10 +10,10 @@ import socket
 
 import pytest
 
-from .conftest import (
-    IO_TIMEOUT, connect, echo_roundtrip, free_ports, http_get, metrics, recv_exactly,
-    stop, wait_metrics, write_config,
+from ..helpers import (
+    TIMEOUT, connect, echo_roundtrip, free_ports, http_get, metrics, recv_exactly, wait_metrics,
 )
+from .conftest import stop, write_config
 
 TWO_ECHOES = """\
 workers: 2
@@ -121,7 +121,7 @@ def test_service_options_apply_to_new_connections(daemon, tmp_path):
     cfg = write_config(tmp_path, HTTP.format(web=web, admin=admin, body="one", level="info"),
                        rewrite=False)
     d = daemon(cfg)
-    before = http.client.HTTPConnection("127.0.0.1", web, timeout=IO_TIMEOUT)
+    before = http.client.HTTPConnection("127.0.0.1", web, timeout=TIMEOUT)
     try:
         assert get_on(before) == b"one"
         sock = before.sock
@@ -176,7 +176,7 @@ def test_settings_that_need_a_restart_are_reported(daemon, tmp_path):
     warning = d.wait_log("reload_needs_restart")
     assert (warning["level"], warning["setting"]) == ("warning", "workers")
     _, samples = metrics(cfg.admin)
-    assert len([k for k in samples if k[0] == "reactorsvc_worker_connections"]) == 2
+    assert len([k for k in samples if k[0] == "reactorsvc_worker_open_connections"]) == 2
     with connect(("127.0.0.1", keep)) as s:
         assert echo_roundtrip(s, b"x") == b"x"
     assert stop(d) == 0
@@ -197,7 +197,7 @@ def test_new_listener_on_a_taken_port_is_logged_and_the_rest_goes_on(daemon, tmp
     d.wait_log("listener_closed", listener="second")
     with connect(("127.0.0.1", keep)) as s:
         assert echo_roundtrip(s, b"x") == b"x"
-        wait_metrics(cfg.admin, {"reactorsvc_worker_connections": 1})
+        wait_metrics(cfg.admin, {"reactorsvc_worker_open_connections": 1})
     assert stop(d) == 0
 
 
@@ -213,7 +213,7 @@ def test_reload_keeps_counting(daemon, tmp_path):
     reload(d, cfg, text, 1)
     with connect(("127.0.0.1", second)) as s:
         assert echo_roundtrip(s, b"678") == b"678"
-    wait_metrics(cfg.admin, {"reactorsvc_worker_bytes_in_total": 8,
-                             "reactorsvc_worker_bytes_out_total": 8,
+    wait_metrics(cfg.admin, {"reactorsvc_worker_received_bytes_total": 8,
+                             "reactorsvc_worker_sent_bytes_total": 8,
                              "reactorsvc_accepts_total": 2})
     assert stop(d) == 0

@@ -20,6 +20,8 @@ from reactorsvc.daemon.services.echo import EchoProtocol
 from reactorsvc.daemon.services.http_hello import HttpHelloProtocol
 from reactorsvc.daemon.services.http_parser import END_OF_MESSAGE, HttpError, RequestParser
 
+from ..helpers import recv_exactly, recv_until_eof
+
 WAIT = 10.0  # bound on every wait; the tests never come close to it
 
 
@@ -161,22 +163,6 @@ def serve():
 def http_server(serve, sndbuf=None, **options) -> LoopServer:
     cls = instrumented(HttpHelloProtocol, sndbuf)
     return serve(functools.partial(cls, **HttpHelloProtocol.validate_options(**options)))
-
-
-def recv_until_eof(sock: socket.socket) -> bytes:
-    chunks = []
-    while chunk := sock.recv(65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def recv_exactly(sock: socket.socket, n: int) -> bytes:
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = sock.recv(min(n - len(buf), 1 << 20))
-        assert chunk, f"EOF after {len(buf)} of {n} bytes"
-        buf += chunk
-    return bytes(buf)
 
 
 def request(method="GET", target="/", version="1.1", headers=(("Host", "t"),), body=b""):

@@ -5,7 +5,6 @@ RLIMIT_NOFILE, clients here)."""
 from __future__ import annotations
 
 import json
-import os
 import select
 import socket
 import subprocess
@@ -15,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from ..helpers import echo_roundtrip, subprocess_env, wait_for
+
 HELPER = Path(__file__).with_name("emfile_server.py")
-REPO = Path(__file__).resolve().parents[2]
 NOFILE = 32          # the child's fd limit: ~25 connections after its own fds
 EXTRA_CLIENTS = 8    # more clients than it can hold, but fewer waiting than it frees later
 
@@ -35,34 +35,23 @@ def _stats(proc: subprocess.Popen) -> dict:
     return json.loads(_readline(proc))
 
 
-def _echo(sock: socket.socket, payload: bytes, timeout: float = 5.0) -> bytes:
-    sock.settimeout(timeout)
-    sock.sendall(payload)
-    got = b""
-    while len(got) < len(payload):
-        chunk = sock.recv(len(payload) - len(got))
-        if not chunk:
-            break
-        got += chunk
-    return got
-
-
 def _wait_stats(proc, cond, timeout: float = 5.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        stats = _stats(proc)
-        if cond(stats):
-            return stats
-        if time.monotonic() > deadline:
-            raise AssertionError(f"server stats never got there: {stats}")
-        select.select([], [], [], 0.02)  # polling another process's counters
+    """Poll the server process's stats until cond(stats) holds; those stats."""
+    last: dict = {}
+
+    def matching() -> dict | None:
+        last["stats"] = _stats(proc)
+        return last["stats"] if cond(last["stats"]) else None
+
+    return wait_for(matching, timeout, lambda: f"server stats to get there: {last['stats']}",
+                    interval=0.02)
 
 
 @pytest.fixture
 def server_process():
-    env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.Popen([sys.executable, str(HELPER), str(NOFILE)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=subprocess_env())
     try:
         line = _readline(proc)
         assert line.startswith("port "), line
@@ -97,7 +86,7 @@ def test_emfile_backs_off_keeps_serving_and_recovers(server_process):
         assert 10 < served < len(clients)
         assert stats["counters"]["open"] == served
         for i, c in enumerate(clients[:served]):
-            assert _echo(c, b"hello %d" % i) == b"hello %d" % i
+            assert echo_roundtrip(c, b"hello %d" % i) == b"hello %d" % i
 
         # Two seconds of overload: the accepted connections keep working, and the server
         # spends well under 0.5 s of CPU (a spinning accept loop would burn ~2 s).
@@ -105,7 +94,7 @@ def test_emfile_backs_off_keeps_serving_and_recovers(server_process):
         end = time.monotonic() + 2.0
         rounds = 0
         while time.monotonic() < end:
-            assert _echo(clients[rounds % served], b"still served") == b"still served"
+            assert echo_roundtrip(clients[rounds % served], b"still served") == b"still served"
             rounds += 1
             select.select([], [], [], 0.1)  # paced traffic: the subject here is time passing
         stats = _stats(proc)
@@ -119,7 +108,7 @@ def test_emfile_backs_off_keeps_serving_and_recovers(server_process):
             c.close()
         _wait_stats(proc, lambda s: s["counters"]["accepts"] == len(clients), timeout=10)
         for i, c in enumerate(clients[served:]):
-            assert _echo(c, b"late %d" % i) == b"late %d" % i
+            assert echo_roundtrip(c, b"late %d" % i) == b"late %d" % i
         # The burst ends when a retry finds the backlog empty.
         _wait_stats(proc, lambda s: not s["overloaded"])
     finally:

@@ -21,6 +21,8 @@ from reactorsvc import (
     ReactorError,
 )
 
+from ..helpers import wait_for
+
 pytestmark = pytest.mark.timeout(30)
 
 
@@ -107,8 +109,7 @@ def test_no_callback_starts_after_a_blocking_delete_returned(method, make_base, 
 
 
 @pytest.mark.parametrize("how", ["block_false", "ev_finalize"])
-def test_nonblocking_and_finalize_deletes_do_not_wait(method, make_base, start_loop, how,
-                                                     wait_until):
+def test_nonblocking_and_finalize_deletes_do_not_wait(method, make_base, start_loop, how):
     base = make_base(method)
     callback, entered, release, log = _blocking_callback()
     ev = Event(base, -1, EV_PERSIST | (EV_FINALIZE if how == "ev_finalize" else 0), callback)
@@ -124,7 +125,7 @@ def test_nonblocking_and_finalize_deletes_do_not_wait(method, make_base, start_l
     finally:
         release.set()
         t.join(5)
-    assert wait_until(lambda: len(log) == 2)
+    wait_for(lambda: len(log) == 2)
     assert log == ["delete returned", "callback returned"]
 
 

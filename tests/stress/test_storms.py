@@ -10,6 +10,8 @@ import pytest
 
 from reactorsvc import EV_TIMEOUT, Event
 
+from ..helpers import wait_for
+
 pytestmark = pytest.mark.timeout(30)
 
 
@@ -54,7 +56,7 @@ def test_activation_storm_on_distinct_events_runs_each_activation_once(method, m
 
 
 def test_activation_storm_on_one_shared_event_coalesces_but_loses_no_final_activation(
-        method, make_base, start_loop, wait_until):
+        method, make_base, start_loop):
     base = make_base(method)
     nthreads, activations = 4, 50000
     runs = [0]
@@ -83,7 +85,7 @@ def test_activation_storm_on_one_shared_event_coalesces_but_loses_no_final_activ
         th.start()
     for th in threads:
         th.join(20)
-    assert wait_until(lambda: loop.barrier() and ev.pending() == 0)
+    wait_for(lambda: loop.barrier() and ev.pending() == 0)
     assert 1 <= runs[0] <= nthreads * activations
     # Each activation is served by a run that starts after it: the last one too.
     assert last_start[0] >= max(last_activate)

@@ -1,31 +1,18 @@
 """Fixtures and helpers for the workers layer: running Servers that are always stopped, client
-sockets that are always closed, thread-safe recording protocols and bounded waits."""
+sockets that are always closed, thread-safe recording protocols (waits and clients: ../helpers.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 import threading
-import time
 from typing import Any, Callable
 
 import pytest
 
 from reactorsvc.workers.server import Server
 
-TIMEOUT = 5.0  # bound on every wait for something that must happen
-
-
-def wait_until(cond: Callable[[], bool], timeout: float = TIMEOUT, what: str = "condition") -> None:
-    """Poll cond() (every 5 ms, on an Event that never fires) until true; AssertionError after
-    `timeout` seconds. For state only observable by polling (stats counters)."""
-    ticker = threading.Event()
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        ticker.wait(0.005)
-
+from ..helpers import TIMEOUT, connect, recv_exactly
 
 class Echo(asyncio.Protocol):
     """The echo protocol, written for asyncio: records its callbacks in `calls`."""
@@ -100,7 +87,7 @@ class Clients:
         self.socks: list[socket.socket] = []
 
     def connect(self, address: tuple, timeout: float = TIMEOUT) -> socket.socket:
-        sock = socket.create_connection(address[:2], timeout=timeout)
+        sock = connect(address, timeout)
         self.socks.append(sock)
         return sock
 
@@ -109,36 +96,9 @@ class Clients:
             sock.close()
 
 
-def recv_exact(sock: socket.socket, n: int) -> bytes:
-    """Exactly n bytes (the socket's timeout bounds each recv); AssertionError on early EOF."""
-    data = bytearray()
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise AssertionError(f"EOF after {len(data)} of {n} bytes")
-        data += chunk
-    return bytes(data)
-
-
-def recv_until_eof(sock: socket.socket) -> bytes:
-    """Everything until the peer closes (each recv bounded by the socket's timeout)."""
-    data = bytearray()
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            return bytes(data)
-        data += chunk
-
-
-def echo(sock: socket.socket, payload: bytes) -> None:
-    """Send payload and assert the very same bytes come back."""
-    sock.sendall(payload)
-    assert recv_exact(sock, len(payload)) == payload
-
-
 def who(sock: socket.socket) -> int:
     """The worker index a WhoAmI connection announces."""
-    return recv_exact(sock, 1)[0]
+    return recv_exactly(sock, 1)[0]
 
 
 @pytest.fixture

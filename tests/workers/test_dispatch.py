@@ -8,7 +8,8 @@ import pytest
 
 from reactorsvc.workers.dispatch import POLICIES, make_policy
 
-from .conftest import TIMEOUT, Made, WhoAmI, echo, wait_until, who, worker_stats
+from ..helpers import TIMEOUT, echo, wait_for
+from .conftest import Made, WhoAmI, who, worker_stats
 
 
 class Loaded:
@@ -40,7 +41,7 @@ def test_least_connections_sends_new_connections_to_the_least_loaded(serve, clie
         if index == 0:
             sock.close()
     made.wait_lost(2)
-    wait_until(lambda: worker_stats(server, "connections") == [0, 2, 2], what="worker 0 empty")
+    wait_for(lambda: worker_stats(server, "connections") == [0, 2, 2], what="worker 0 empty")
     # Loads are [0, 2, 2]: the next two both go to worker 0, then [2, 2, 2] ties again.
     later = [clients.connect(server.addresses[0]) for _ in range(3)]
     assert [who(s) for s in later[:2]] == [0, 0]
@@ -71,7 +72,7 @@ def test_least_connections_counts_a_handoff_until_its_connection_is_live(serve, 
     second = clients.connect(address)           # loads [1, 0]: worker 1, which stalls
     assert entered.wait(TIMEOUT)
     third = clients.connect(address)            # loads [1, 1]: a tie, round robin's turn is 0
-    wait_until(lambda: server.stats()["supervisor"]["handoffs"] == 3, what="3 handoffs")
+    wait_for(lambda: server.stats()["supervisor"]["handoffs"] == 3, what="3 handoffs")
     release.set()
     assert who(second) == 1
     assert who(third) == 0, "the stalled worker looked idle: its handoff was not counted"

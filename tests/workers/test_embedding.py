@@ -11,7 +11,8 @@ import reactorsvc
 from reactorsvc import EventConfig, supported_methods
 from reactorsvc.workers.server import Server
 
-from .conftest import Echo, Made, echo, recv_exact, recv_until_eof, wait_until, worker_stats
+from ..helpers import echo, recv_exactly, recv_until_eof, wait_for
+from .conftest import Echo, Made, worker_stats
 
 
 def _bound_socket() -> socket.socket:
@@ -68,18 +69,18 @@ def test_add_and_remove_a_listener_at_run_time(serve, clients, tmp_path):
         server.add_listener("upper", Upper, where=("127.0.0.1", 0))
     upper = clients.connect(added)
     upper.sendall(b"shout")
-    assert recv_exact(upper, 5) == b"SHOUT"
+    assert recv_exactly(upper, 5) == b"SHOUT"
     unix = socket.socket(socket.AF_UNIX)
     clients.socks.append(unix)
     unix.settimeout(5.0)
     unix.connect(path)
     unix.sendall(b"unix")
-    assert recv_exact(unix, 4) == b"UNIX"
+    assert recv_exactly(unix, 4) == b"UNIX"
     server.remove_listener("upper")
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(added, timeout=5.0).close()
     upper.sendall(b"still open")   # connections of a removed listener stay
-    assert recv_exact(upper, 10) == b"STILL OPEN"
+    assert recv_exactly(upper, 10) == b"STILL OPEN"
     assert len(server.addresses) == 2   # default + unix
     server.stop(0)
     assert not (tmp_path / "upper.sock").exists()
@@ -112,9 +113,9 @@ def test_stats_counts_a_known_exchange_exactly(serve, clients):
     # Worker 0 is in its loop now, so this handoff has to wake it through its notifier.
     third = clients.connect(address)      # worker 0
     echo(third, b"c" * 24)
-    wait_until(lambda: worker_stats(server, "bytes_out") == [1024, 7], what="bytes_out counted")
+    wait_for(lambda: worker_stats(server, "bytes_out") == [1024, 7], what="bytes_out counted")
     # The supervisor counts a handoff after handing off: the echo may have come back first.
-    wait_until(lambda: server.stats()["supervisor"]["handoffs"] == 3, what="handoffs counted")
+    wait_for(lambda: server.stats()["supervisor"]["handoffs"] == 3, what="handoffs counted")
     stats = server.stats()
     w0, w1 = stats["workers"]
     assert (w0["connections"], w0["connections_total"], w0["bytes_in"]) == (2, 2, 1024)
@@ -124,6 +125,9 @@ def test_stats_counts_a_known_exchange_exactly(serve, clients):
     assert [w["handoffs_in_flight"] for w in stats["workers"]] == [0, 0]
     assert stats["supervisor"] == {"accepts": 3, "handoffs": 3, "rejected": 0, "errors": 0,
                                    "accept_pauses": 0, "worker_restarts": 0}
+    [(name, listener)] = stats["listeners"].items()   # per listener, by its name
+    assert listener == {"accepts": 3, "rejected": 0, "accept_pauses": 0, "emfile": 0,
+                        "accept_errors": 0, "open": 3}, name
     for sock in (first, second, third):
         sock.shutdown(socket.SHUT_WR)
         assert recv_until_eof(sock) == b""
@@ -190,5 +194,5 @@ def test_a_failed_start_leaves_nothing_running():
         server = Server(Echo, workers=2, port=taken.getsockname()[1])
         with pytest.raises(OSError, match=str(taken.getsockname()[1])):
             server.start()
-        assert server.addresses == [] and server.stats() == {"workers": [], "supervisor": {}}
+        assert server.addresses == [] and server.stats() == {"workers": [], "supervisor": {}, "listeners": {}}
         server.stop(0)

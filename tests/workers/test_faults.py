@@ -7,7 +7,8 @@ import socket
 
 import pytest
 
-from .conftest import TIMEOUT, Echo, Made, WhoAmI, echo, recv_until_eof, wait_until, who
+from ..helpers import TIMEOUT, echo, recv_until_eof, wait_for
+from .conftest import Echo, Made, WhoAmI, who
 
 
 class Boom(Echo):
@@ -95,7 +96,7 @@ def test_a_worker_killed_by_an_injected_fault_is_replaced(serve, clients, fault)
         raise fault("injected")
 
     dead.base.call_soon_threadsafe(inject)
-    wait_until(lambda: server.stats()["supervisor"]["worker_restarts"] == 1, what="a restart")
+    wait_for(lambda: server.stats()["supervisor"]["worker_restarts"] == 1, what="a restart")
     old_thread.join(TIMEOUT)
     assert not old_thread.is_alive()
     fresh = server._sup.workers[0]

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from .conftest import (TIMEOUT, Echo, Made, echo, recv_exact, recv_until_eof, wait_until,
-                       worker_stats)
+from ..helpers import TIMEOUT, echo, recv_exactly, recv_until_eof, wait_for
+from .conftest import Echo, Made, worker_stats
 
 
 def test_handoffs_go_on_while_every_worker_is_busy_in_a_slow_callback(serve, clients):
@@ -34,16 +34,16 @@ def test_handoffs_go_on_while_every_worker_is_busy_in_a_slow_callback(serve, cli
     for sock in waiting:
         sock.sendall(b"hello")
     # The supervisor accepts and hands off although no worker can take the sockets yet.
-    wait_until(lambda: server.stats()["supervisor"]["handoffs"] == 8, what="8 handoffs")
+    wait_for(lambda: server.stats()["supervisor"]["handoffs"] == 8, what="8 handoffs")
     stats = server.stats()
     assert stats["supervisor"]["accepts"] == 8
     assert [w["handoffs_in_flight"] for w in stats["workers"]] == [3, 3]
     assert [w["connections_total"] for w in stats["workers"]] == [1, 1]
     release.set()
     for sock in waiting:
-        assert recv_exact(sock, 5) == b"hello"
+        assert recv_exactly(sock, 5) == b"hello"
     for sock in blockers:
-        assert recv_exact(sock, 5) == b"block"
+        assert recv_exactly(sock, 5) == b"block"
     assert worker_stats(server, "connections_total") == [4, 4]
     assert worker_stats(server, "handoffs_in_flight") == [0, 0]
 
@@ -59,16 +59,16 @@ def test_max_connections_keeps_extra_clients_in_the_backlog_until_one_closes(ser
     third.settimeout(0.3)                     # bounded proof of absence
     with pytest.raises(socket.timeout):
         third.recv(16)
-    wait_until(lambda: server.stats()["supervisor"]["accept_pauses"] == 1, what="a pause")
+    wait_for(lambda: server.stats()["supervisor"]["accept_pauses"] == 1, what="a pause")
     sup = server.stats()["supervisor"]
     assert (sup["accepts"], sup["handoffs"], sup["accept_pauses"], sup["rejected"]) == (2, 2, 1, 0)
     first.close()
     third.settimeout(TIMEOUT)
-    assert recv_exact(third, 5) == b"three"
+    assert recv_exactly(third, 5) == b"three"
     echo(second, b"still two")
     # Accepting the third took the listener to the limit again: a second pause. (The echo may
     # come back before the supervisor thread has finished counting: wait for the counters.)
-    wait_until(lambda: server.stats()["supervisor"]["accept_pauses"] == 2, what="second pause")
+    wait_for(lambda: server.stats()["supervisor"]["accept_pauses"] == 2, what="second pause")
     sup = server.stats()["supervisor"]
     assert (sup["accepts"], sup["handoffs"], sup["accept_pauses"]) == (3, 3, 2)
     assert sum(worker_stats(server, "connections")) == 2

@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from .conftest import TIMEOUT, Echo, Made, recv_exact, recv_until_eof, worker_stats
+from ..helpers import TIMEOUT, recv_exactly, recv_until_eof
+from .conftest import Echo, Made, worker_stats
 
 
 class AsyncioEndpoint:
@@ -54,7 +55,7 @@ def test_same_asyncio_protocol_class_on_asyncio_and_on_server(echo_endpoint, cli
     for i, sock in enumerate(socks):
         for payload in (b"hello %d" % i, b"world" * 100):
             sock.sendall(payload)
-            assert recv_exact(sock, len(payload)) == payload
+            assert recv_exactly(sock, len(payload)) == payload
     for sock in socks:
         sock.shutdown(socket.SHUT_WR)  # eof_received returns None: the server closes
         assert recv_until_eof(sock) == b""

@@ -18,7 +18,8 @@ import pytest
 from reactorsvc.errors import ReactorError
 from reactorsvc.workers.server import Server
 
-from .conftest import TIMEOUT, Echo, Made, echo, recv_exact, recv_until_eof, wait_until
+from ..helpers import TIMEOUT, echo, recv_exactly, recv_until_eof, wait_for
+from .conftest import Echo, Made
 
 SCRIPT = Path(__file__).with_name("serve_script.py")
 REPO = Path(__file__).resolve().parents[2]
@@ -62,7 +63,7 @@ def test_stop_ends_early_when_idle_clients_leave_during_the_grace(serve, clients
         echo(sock, b"x")
     stopper = threading.Thread(target=server.stop, kwargs={"grace": 8.0}, name="test-stopper")
     stopper.start()
-    wait_until(lambda: server.draining and server.addresses == [], what="listeners closed")
+    wait_for(lambda: server.draining and server.addresses == [], what="listeners closed")
     assert stopper.is_alive()   # four connections keep it draining
     t0 = time.monotonic()
     for sock in socks:
@@ -111,7 +112,7 @@ def test_stop_from_inside_a_protocol_callback(serve, clients):
     sock = clients.connect(server.addresses[0])
     echo(sock, b"first")
     sock.sendall(b"stop")
-    assert recv_exact(sock, 8) == b"stopping"
+    assert recv_exactly(sock, 8) == b"stopping"
     assert box["took"] < 0.5
     assert not server.wait_stopped(0.05)   # draining: this connection is still open
     sock.close()
@@ -149,7 +150,7 @@ def test_serve_forever_in_a_thread_stopped_from_the_test_thread(clients):
     runner = threading.Thread(target=run, name="test-serve-forever")
     runner.start()
     try:
-        wait_until(lambda: server.addresses, what="serve_forever() listening")
+        wait_for(lambda: server.addresses, what="serve_forever() listening")
         sock = clients.connect(server.addresses[0])
         echo(sock, b"served from a thread")
         assert made.protocols[0].thread.name.startswith("reactorsvc-worker-")
@@ -182,7 +183,7 @@ def test_stop_before_start_and_bad_grace():
         server.stop("soon")
     server.stop(0)
     assert server.wait_stopped(0)
-    assert server.stats() == {"workers": [], "supervisor": {}}
+    assert server.stats() == {"workers": [], "supervisor": {}, "listeners": {}}
 
 
 # -- signals: serve_forever() in a subprocess's main thread -------------------------------------
