@@ -1,19 +1,24 @@
-"""Suite-wide fixtures: every test leaves no fd and no thread behind; make_base (an EventBase on
-exactly one backend, freed afterwards), pair (a non-blocking socketpair) and run_forked.
-Plain helpers (waits, clients, /metrics) are in helpers.py."""
+"""Suite-wide fixtures: every test leaves no fd, thread, unfreed EventBase, signal handler or
+signal wakeup fd behind; make_base (an EventBase on exactly one backend, freed afterwards), pair
+(a non-blocking socketpair) and run_forked. Plain helpers (waits, clients, /metrics) are in
+helpers.py."""
 
 from __future__ import annotations
 
+import gc
 import os
+import signal
 import socket
 import threading
 import time
 import traceback
 import warnings
+import weakref
 
 import pytest
 
 import reactorsvc
+from reactorsvc.base.lifecycle import live_bases
 
 
 def _open_fds() -> set[int]:
@@ -24,11 +29,42 @@ def _live_threads() -> set[threading.Thread]:
     return {t for t in threading.enumerate() if t.is_alive()}
 
 
+_SIGNALS = sorted(signal.valid_signals())
+
+
+def _signal_handlers() -> dict[int, object]:
+    """Python-level handler of every signal (the reactor installs its own for signal events)."""
+    return {signum: signal.getsignal(signum) for signum in _SIGNALS}
+
+
+def _wakeup_fd() -> int:
+    """signal.set_wakeup_fd's current fd, read by setting it back (main thread only)."""
+    fd = signal.set_wakeup_fd(-1)
+    signal.set_wakeup_fd(fd)
+    return fd
+
+
+def _new_live_bases(before: weakref.WeakSet) -> list[reactorsvc.EventBase]:
+    """Bases made since `before` and not freed; gc first only when there seem to be some (a
+    base dropped in a reference cycle is not a leak of the test's, a base still reachable is)."""
+    new = [b for b in live_bases if b not in before]
+    if new:
+        del new
+        gc.collect()
+        new = [b for b in live_bases if b not in before]
+    return new
+
+
 @pytest.fixture(autouse=True)
 def no_leaks(request):
-    """Fail a test that leaves fds open or threads running (libevent's test-fdleak)."""
+    """Fail a test that leaves fds open, threads running, EventBases not freed, signal handlers
+    installed or the signal wakeup fd changed (libevent's test-fdleak, libuv's
+    MAKE_VALGRIND_HAPPY)."""
     fds_before = _open_fds()
     threads_before = _live_threads()
+    bases_before = weakref.WeakSet(live_bases)
+    handlers_before = _signal_handlers()
+    wakeup_before = _wakeup_fd()
     yield
     if request.node.get_closest_marker("allow_leaks"):
         return
@@ -38,6 +74,11 @@ def no_leaks(request):
     for t in extra:
         t.join(max(0.0, deadline - time.monotonic()))
     leaked_threads = [t.name for t in _live_threads() - threads_before]
+    leaked_bases = [repr(b) for b in _new_live_bases(bases_before)]
+    handlers = _signal_handlers()
+    changed = {signal.Signals(n).name: (handlers_before[n], handlers[n]) for n in _SIGNALS
+               if handlers[n] != handlers_before[n]}
+    wakeup = _wakeup_fd()
     leaked_fds = sorted(_open_fds() - fds_before)
     details = {}
     for fd in leaked_fds:
@@ -45,9 +86,12 @@ def no_leaks(request):
             details[fd] = os.readlink(f"/proc/self/fd/{fd}")
         except OSError:
             pass  # the listdir fd itself, gone by now
-    leaked_fds = sorted(details)
     assert not leaked_threads, f"test leaked threads: {leaked_threads}"
-    assert not leaked_fds, f"test leaked fds: {details}"
+    assert not leaked_bases, f"test left EventBases not freed: {leaked_bases}"
+    assert not changed, f"test left signal handlers changed (before, after): {changed}"
+    assert wakeup == wakeup_before, f"test left signal.set_wakeup_fd at {wakeup}, " \
+                                    f"not {wakeup_before}"
+    assert not details, f"test leaked fds: {details}"
 
 
 def _run_forked(child) -> int:
