@@ -20,6 +20,8 @@ import pytest
 import reactorsvc
 from reactorsvc.base.lifecycle import live_bases
 
+from .helpers import only_method
+
 
 def _open_fds() -> set[int]:
     return {int(name) for name in os.listdir("/proc/self/fd")}
@@ -124,13 +126,7 @@ def run_forked():
 def build_base(method: str | None = None, flags: int = 0,
                dispatch: tuple | None = None) -> reactorsvc.EventBase:
     """An EventBase that uses exactly `method` (all others avoided), env ignored."""
-    cfg = reactorsvc.EventConfig()
-    if method is not None:
-        for other in reactorsvc.supported_methods():
-            if other != method:
-                cfg.avoid_method(other)
-    # The environment must not silently change the backend under test.
-    cfg.set_flag(reactorsvc.EVENT_BASE_FLAG_IGNORE_ENV | flags)
+    cfg = only_method(method, flags)
     if dispatch is not None:
         cfg.set_max_dispatch_interval(*dispatch)
     base = reactorsvc.EventBase(cfg)

@@ -7,6 +7,8 @@ stay in the conftest.py files).
   ``echo``, ``http_get``, ``healthy``.
 - /metrics: ``parse_metrics`` (prometheus_client's parser is the oracle), ``metrics``,
   ``metric_sum``, ``wait_metrics``.
+- backends: ``only_method``, the EventConfig of a base on exactly one backend;
+  ``on_one_backend``, for a test whose subject is not the backend.
 - subprocesses: ``REPO``, ``subprocess_env``.
 
 Every wait polls a condition with a deadline; nothing sleeps and hopes.
@@ -24,6 +26,8 @@ from typing import Any, Union
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+
+import reactorsvc
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT = 5.0  # bound on every wait for something that must happen
@@ -197,6 +201,28 @@ def wait_metrics(admin: tuple, expected: dict[str, float], timeout: float = TIME
 
     wait_for(matches, timeout, lambda: f"metrics {expected}; still {last['sums']}", interval=0.02)
     return last["samples"]
+
+
+# -- backends -------------------------------------------------------------------------------------
+
+def only_method(method: str | None, flags: int = 0) -> reactorsvc.EventConfig:
+    """An EventConfig that allows exactly `method` (None: any) and ignores the environment, so
+    that EVENT_NO* variables cannot silently change the backend under test."""
+    cfg = reactorsvc.EventConfig()
+    if method is not None:
+        for other in reactorsvc.supported_methods():
+            if other != method:
+                cfg.avoid_method(other)
+    cfg.set_flag(reactorsvc.EVENT_BASE_FLAG_IGNORE_ENV | flags)
+    return cfg
+
+
+def on_one_backend(fixture: str) -> pytest.MarkDecorator:
+    """Run a test on the preferred backend only, not once per backend, by giving the backend
+    fixture `fixture` ("base", "method") one parameter. For tests whose subject is time passing
+    (a timeout kept off by traffic, a grace waited out): their seconds would triple while the
+    backend's part, a timed wait, is covered by the shorter tests beside them."""
+    return pytest.mark.parametrize(fixture, reactorsvc.supported_methods()[:1], indirect=True)
 
 
 # -- subprocesses ---------------------------------------------------------------------------------

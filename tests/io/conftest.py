@@ -1,4 +1,5 @@
-"""Fixtures for the I/O layer's tests: a base, a bounded run-until helper, a recording protocol."""
+"""Fixtures for the I/O layer's tests: a base on each backend, a bounded run-until helper, a
+recording protocol."""
 
 from __future__ import annotations
 
@@ -14,12 +15,11 @@ import reactorsvc.io
 from reactorsvc.base.flags import EVLOOP_ONCE
 
 
-@pytest.fixture
-def base():
-    """A fresh EventBase (the platform's preferred backend), freed afterwards."""
-    b = reactorsvc.EventBase()
-    yield b
-    b.free()
+@pytest.fixture(params=reactorsvc.supported_methods())
+def base(request, make_base):
+    """A fresh EventBase on one backend, freed afterwards: every test taking it runs once per
+    method in supported_methods(), as the reactor's contract suite does."""
+    return make_base(request.param)
 
 
 def run_until(base: reactorsvc.EventBase, cond: Callable[[], bool], timeout: float = 5.0,

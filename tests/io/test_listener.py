@@ -221,9 +221,9 @@ def test_pause_and_resume(base):
         settle(base, listener)
 
 
-def test_accept_hook_hands_sockets_to_another_threads_base(base):
+def test_accept_hook_hands_sockets_to_another_threads_base(base, make_base):
     """The workers layer's shape: accept here, Connection.start on a worker's base."""
-    worker_base = reactorsvc.EventBase()
+    worker_base = make_base(base.method)
     worker = {"name": "w1"}
     seen = []
 

@@ -9,6 +9,7 @@ import pytest
 
 from reactorsvc.io import Connection
 
+from ..helpers import on_one_backend
 from .conftest import Recorder, run_for, run_until
 
 
@@ -33,6 +34,7 @@ def test_idle_timeout_closes_with_timeout_error(base, server_factory):
     client.close()
 
 
+@on_one_backend("base")
 def test_activity_keeps_an_idle_connection_open(base, server_factory):
     srv = server_factory(idle_timeout=0.3)
     client = socket.create_connection(srv.address)
@@ -48,6 +50,7 @@ def test_activity_keeps_an_idle_connection_open(base, server_factory):
     client.close()
 
 
+@on_one_backend("base")
 def test_outgoing_data_also_counts_as_activity(base, server_factory):
     srv = server_factory(idle_timeout=0.3)
     client = socket.create_connection(srv.address)

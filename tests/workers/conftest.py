@@ -10,9 +10,10 @@ from typing import Any, Callable
 
 import pytest
 
+import reactorsvc
 from reactorsvc.workers.server import Server
 
-from ..helpers import TIMEOUT, connect, recv_exactly
+from ..helpers import TIMEOUT, connect, only_method, recv_exactly
 
 class Echo(asyncio.Protocol):
     """The echo protocol, written for asyncio: records its callbacks in `calls`."""
@@ -108,17 +109,28 @@ def clients():
     c.close_all()
 
 
+@pytest.fixture(params=reactorsvc.supported_methods())
+def method(request) -> str:
+    """The backend of every base of a Server the test starts: tests taking `serve` run once per
+    method in supported_methods()."""
+    return request.param
+
+
 @pytest.fixture
-def serve():
-    """serve(protocol_factory, **Server kwargs) -> a started Server (workers=2 unless given),
-    stopped at teardown (grace 0) if the test did not."""
+def serve(method):
+    """serve(protocol_factory, **Server kwargs) -> a started Server (workers=2 unless given) whose
+    bases all use `method`, stopped at teardown (grace 0) if the test did not."""
     servers: list[Server] = []
 
     def start(factory: Callable[[], Any] = Echo, **kwargs: Any) -> Server:
+        given = set(kwargs)
         kwargs.setdefault("workers", 2)
+        kwargs.setdefault("event_config", lambda: only_method(method))
         server = Server(factory, **kwargs)
         servers.append(server)
         server.start()
+        if "event_config" not in given:
+            assert {base.method for _, base in server.bases()} == {method}
         return server
 
     yield start

@@ -18,7 +18,7 @@ import pytest
 from reactorsvc.errors import ReactorError
 from reactorsvc.workers.server import Server
 
-from ..helpers import TIMEOUT, echo, recv_exactly, recv_until_eof, wait_for
+from ..helpers import TIMEOUT, echo, on_one_backend, recv_exactly, recv_until_eof, wait_for
 from .conftest import Echo, Made
 
 SCRIPT = Path(__file__).with_name("serve_script.py")
@@ -30,6 +30,7 @@ def _assert_refused(address: tuple) -> None:
         socket.create_connection(address, timeout=TIMEOUT).close()
 
 
+@on_one_backend("method")
 def test_stop_waits_out_the_grace_then_closes_open_connections(serve, clients):
     made = Made(Echo)
     server = serve(made, workers=2)
