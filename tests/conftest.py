@@ -39,6 +39,11 @@ def _signal_handlers() -> dict[int, object]:
     return {signum: signal.getsignal(signum) for signum in _SIGNALS}
 
 
+def _timeout_plugin(handler: object) -> bool:
+    # pytest-timeout's SIGALRM handler: set per test, cancelled early when a test fails.
+    return getattr(handler, "__module__", None) == "pytest_timeout"
+
+
 def _wakeup_fd() -> int:
     """signal.set_wakeup_fd's current fd, read by setting it back (main thread only)."""
     fd = signal.set_wakeup_fd(-1)
@@ -79,7 +84,8 @@ def no_leaks(request):
     leaked_bases = [repr(b) for b in _new_live_bases(bases_before)]
     handlers = _signal_handlers()
     changed = {signal.Signals(n).name: (handlers_before[n], handlers[n]) for n in _SIGNALS
-               if handlers[n] != handlers_before[n]}
+               if handlers[n] != handlers_before[n]
+               and not _timeout_plugin(handlers[n]) and not _timeout_plugin(handlers_before[n])}
     wakeup = _wakeup_fd()
     leaked_fds = sorted(_open_fds() - fds_before)
     details = {}
