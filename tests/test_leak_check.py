@@ -44,13 +44,17 @@ LEAKY = textwrap.dedent('''
 
 @pytest.mark.timeout(60)
 def test_the_leak_check_names_bases_handlers_and_the_wakeup_fd(tmp_path):
-    shutil.copy(REPO / "tests" / "conftest.py", tmp_path / "conftest.py")
-    shutil.copy(REPO / "tests" / "helpers.py", tmp_path / "helpers.py")
-    (tmp_path / "test_leaky.py").write_text(LEAKY)
+    # Laid out as this suite is (tests/conftest.py beside tests/helpers.py, importlib mode).
+    suite = tmp_path / "tests"
+    suite.mkdir()
+    shutil.copy(REPO / "tests" / "conftest.py", suite / "conftest.py")
+    shutil.copy(REPO / "tests" / "helpers.py", suite / "helpers.py")
+    (suite / "test_leaky.py").write_text(LEAKY)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           "-o", "addopts=", "-W", "error", str(tmp_path)], cwd=tmp_path,
+                           "--import-mode=importlib", "-W", "error", "tests"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=50, env=subprocess_env())
-    out = proc.stdout
+    out = proc.stdout + proc.stderr
     assert "ERROR at teardown of test_base_not_freed" in out, out
     assert "test left EventBases not freed" in out, out
     assert "ERROR at teardown of test_handler_left" in out, out
