@@ -148,6 +148,13 @@ def _free_quietly(base: reactorsvc.EventBase) -> None:
         pass  # freed by the test already, or still looping in a stuck thread (that test fails)
 
 
+@pytest.fixture(params=reactorsvc.supported_methods())
+def method(request) -> str:
+    """A backend name: each test taking `method` (or a fixture built on it) runs once per
+    method in supported_methods(); helpers.on_one_backend narrows a test to one."""
+    return request.param
+
+
 @pytest.fixture
 def make_base(request):
     """Factory: make_base(method=None, flags=0, dispatch=None) -> EventBase, freed afterwards."""

@@ -217,9 +217,9 @@ def only_method(method: str | None, flags: int = 0) -> reactorsvc.EventConfig:
     return cfg
 
 
-def on_one_backend(fixture: str) -> pytest.MarkDecorator:
+def on_one_backend(fixture: str = "method") -> pytest.MarkDecorator:
     """Run a test on the preferred backend only, not once per backend, by giving the backend
-    fixture `fixture` ("base", "method") one parameter. For tests whose subject is time passing
+    fixture `fixture` (conftest's `method`) one parameter. For tests whose subject is time passing
     (a timeout kept off by traffic, a grace waited out): their seconds would triple while the
     backend's part, a timed wait, is covered by the shorter tests beside them."""
     return pytest.mark.parametrize(fixture, reactorsvc.supported_methods()[:1], indirect=True)

@@ -15,11 +15,11 @@ import reactorsvc.io
 from reactorsvc.base.flags import EVLOOP_ONCE
 
 
-@pytest.fixture(params=reactorsvc.supported_methods())
-def base(request, make_base):
-    """A fresh EventBase on one backend, freed afterwards: every test taking it runs once per
-    method in supported_methods(), as the reactor's contract suite does."""
-    return make_base(request.param)
+@pytest.fixture
+def base(method, make_base):
+    """A fresh EventBase on `method`, freed afterwards: every test taking it runs once per
+    backend, as the reactor's contract suite does."""
+    return make_base(method)
 
 
 def run_until(base: reactorsvc.EventBase, cond: Callable[[], bool], timeout: float = 5.0,

@@ -34,7 +34,7 @@ def test_idle_timeout_closes_with_timeout_error(base, server_factory):
     client.close()
 
 
-@on_one_backend("base")
+@on_one_backend()
 def test_activity_keeps_an_idle_connection_open(base, server_factory):
     srv = server_factory(idle_timeout=0.3)
     client = socket.create_connection(srv.address)
@@ -50,7 +50,7 @@ def test_activity_keeps_an_idle_connection_open(base, server_factory):
     client.close()
 
 
-@on_one_backend("base")
+@on_one_backend()
 def test_outgoing_data_also_counts_as_activity(base, server_factory):
     srv = server_factory(idle_timeout=0.3)
     client = socket.create_connection(srv.address)

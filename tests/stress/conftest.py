@@ -17,12 +17,6 @@ import reactorsvc
 from reactorsvc import EVLOOP_NO_EXIT_ON_EMPTY
 
 
-@pytest.fixture(params=reactorsvc.supported_methods())
-def method(request) -> str:
-    """Each test taking `method` runs once per backend usable here."""
-    return request.param
-
-
 class LoopThread:
     """base.loop(EVLOOP_NO_EXIT_ON_EMPTY) in a daemon thread; with restart=True the loop is
     entered again after every return until stop(). `results` holds (rc, got_break, got_exit)."""

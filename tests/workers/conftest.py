@@ -10,7 +10,6 @@ from typing import Any, Callable
 
 import pytest
 
-import reactorsvc
 from reactorsvc.workers.server import Server
 
 from ..helpers import TIMEOUT, connect, only_method, recv_exactly
@@ -109,17 +108,11 @@ def clients():
     c.close_all()
 
 
-@pytest.fixture(params=reactorsvc.supported_methods())
-def method(request) -> str:
-    """The backend of every base of a Server the test starts: tests taking `serve` run once per
-    method in supported_methods()."""
-    return request.param
-
-
 @pytest.fixture
 def serve(method):
     """serve(protocol_factory, **Server kwargs) -> a started Server (workers=2 unless given) whose
-    bases all use `method`, stopped at teardown (grace 0) if the test did not."""
+    bases all use `method` (so tests taking `serve` run once per backend), stopped at teardown
+    (grace 0) if the test did not."""
     servers: list[Server] = []
 
     def start(factory: Callable[[], Any] = Echo, **kwargs: Any) -> Server:

@@ -30,7 +30,7 @@ def _assert_refused(address: tuple) -> None:
         socket.create_connection(address, timeout=TIMEOUT).close()
 
 
-@on_one_backend("method")
+@on_one_backend()
 def test_stop_waits_out_the_grace_then_closes_open_connections(serve, clients):
     made = Made(Echo)
     server = serve(made, workers=2)
