@@ -66,7 +66,9 @@ class AdminProtocol:
                 return 503, "Service Unavailable", b"draining\n", text
             return 200, "OK", b"ok\n", text
         if path == "/metrics":
-            body = render_metrics(src.stats(), src.draining).encode()
+            # A source may render itself (the master of `processes: N`, with process labels).
+            render = getattr(src, "render_metrics", None)
+            body = (render() if render is not None else render_metrics(src.stats(), src.draining)).encode()
             return 200, "OK", body, "text/plain; version=0.0.4; charset=utf-8"
         if path == "/debug/events":
             buf = io.StringIO()

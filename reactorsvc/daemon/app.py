@@ -52,17 +52,23 @@ def _factory(lc: ListenerConfig):
     return make_factory(service_target(lc.service), lc.options)
 
 
-def build_server(cfg: Config) -> Server:
-    """The Server a config describes (not started)."""
+def build_server(cfg: Config, sockets: dict[str, list] | None = None, admin: bool = True) -> Server:
+    """The Server a config describes (not started).
+
+    `sockets`: {listener name: bound sockets} to serve instead of binding `bind` (a forked
+    child of the master, systemd socket activation); `admin`: whether to serve admin.bind.
+    """
     server = Server(None, workers=cfg.workers, dispatch=cfg.dispatch,
                     event_config=event_config_factory(cfg))
     for lc in cfg.listeners:
-        server.add_listener(lc.name, _factory(lc), where=parse_bind(lc.bind), backlog=lc.backlog,
+        where = (sockets or {}).get(lc.name) or parse_bind(lc.bind)
+        server.add_listener(lc.name, _factory(lc), where=where, backlog=lc.backlog,
                             reuse_port=lc.reuse_port, **_listener_kwargs(lc))
-    if cfg.admin.bind is not None:
+    if admin and cfg.admin.bind is not None:
         host, port = parse_bind(cfg.admin.bind)
         server.add_admin(host, port, lambda: AdminProtocol(server))
     server.shutdown_grace = cfg.shutdown.grace
+    server.health_delay = cfg.shutdown.health_delay
     return server
 
 
@@ -123,13 +129,22 @@ class Daemon:
             if getattr(new, what) != getattr(self.cfg, what):
                 _log.warning("reload_needs_restart", setting=what)
         self.server.shutdown_grace = new.shutdown.grace
+        self.server.health_delay = new.shutdown.health_delay
         self.cfg = new
         _log.info("reloaded", path=self.path, listeners=sorted(fresh))
 
 
 def run_daemon(cfg: Config, *, config_path: str | None = None, log_format: str | None = None,
                log_level: str | None = None) -> int:
-    """`reactorsvc serve`: run until SIGTERM/SIGINT; the exit status."""
+    """`reactorsvc serve`: run until SIGTERM/SIGINT; the exit status.
+
+    With `processes` > 1 a master forks that many children (daemon/master.py); with 1 the
+    daemon is this one process, as before.
+    """
+    if cfg.processes > 1:
+        from .master import run_master
+        return run_master(cfg, config_path=config_path, log_format=log_format,
+                          log_level=log_level)
     daemon = Daemon(cfg, config_path, log_format, log_level)
     _log.info("daemon_starting", config=config_path or "<built-in default>", workers=cfg.workers,
               dispatch=cfg.dispatch, listeners=[f"{lc.name}={lc.bind}" for lc in cfg.listeners],

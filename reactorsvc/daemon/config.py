@@ -37,7 +37,7 @@ __all__ = [
     "AdminConfig", "ShutdownConfig", "ConfigError", "load_config", "load_config_text",
     "default_config", "config_to_dict", "config_to_yaml", "service_target", "parse_bind",
     "DISPATCH_POLICIES", "BACKENDS", "FEATURES", "LOG_LEVELS", "LOG_FORMATS",
-    "BUILTIN_SERVICES", "MAX_WORKERS",
+    "BUILTIN_SERVICES", "MAX_WORKERS", "MAX_PROCESSES",
 ]
 
 DISPATCH_POLICIES = ("round_robin", "least_connections", "hash")
@@ -47,6 +47,7 @@ FEATURES = {"ET": 0x01, "O1": 0x02, "FDS": 0x04, "EARLY_CLOSE": 0x08}
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("json", "console", "auto")
 MAX_WORKERS = 256
+MAX_PROCESSES = 256
 _NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 
 
@@ -125,6 +126,9 @@ class AdminConfig:
 @dataclass(frozen=True)
 class ShutdownConfig:
     grace: float = 10.0  # seconds a graceful stop waits for connections to finish
+    # Seconds between /healthz turning 503 and the listeners closing, while the daemon still
+    # serves: time for a load balancer's health checks to move traffic away (0: none).
+    health_delay: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -132,6 +136,7 @@ class Config:
     """The whole daemon configuration, validated."""
 
     workers: int = field(default_factory=_default_workers)
+    processes: int = 1  # >1: a master process and this many forked children (daemon/master.py)
     dispatch: str = "round_robin"
     backend: BackendConfig = field(default_factory=BackendConfig)
     listeners: list[ListenerConfig] = field(default_factory=list)
@@ -219,7 +224,8 @@ def _require(fn: str, node: Node, path: str, values: dict, keys: tuple) -> None:
 def _parse_config(fn: str, root: Map) -> tuple:
     lines: dict = {}
     readers = {
-        "workers": _read_workers,
+        "workers": lambda f, n, p: _read_count(f, n, p, MAX_WORKERS),
+        "processes": lambda f, n, p: _read_count(f, n, p, MAX_PROCESSES),
         "dispatch": lambda f, n, p: read_choice(f, n, p, DISPATCH_POLICIES, "dispatch policy"),
         "backend": lambda f, n, p: _parse_backend(f, n, p, lines),
         "listeners": lambda f, n, p: _parse_listeners(f, n, p, lines),
@@ -232,13 +238,21 @@ def _parse_config(fn: str, root: Map) -> tuple:
     return Config(**values), lines
 
 
-def _read_workers(fn: str, node: Node, path: str) -> int:
+def _read_count(fn: str, node: Node, path: str, most: int) -> int:
+    """workers / processes: 1..most, or auto (one per CPU)."""
     if isinstance(node, Scalar) and node.value == "auto":
-        return _default_workers()
+        return max(1, min(os.cpu_count() or 1, most))
     if not isinstance(node, Scalar) or type(node.value) is not int:
         raise ConfigError(fn, node.line, path,
                           f"expected an integer or 'auto', got {describe(node)}")
-    return read_int(fn, node, path, 1, MAX_WORKERS)
+    return read_int(fn, node, path, 1, most)
+
+
+def _read_delay(fn: str, node: Node, path: str) -> float:
+    """Seconds >= 0 (0 disables)."""
+    if isinstance(node, Scalar) and type(node.value) in (int, float) and node.value == 0:
+        return 0.0
+    return read_seconds(fn, node, path)
 
 
 def _read_names(fn: str, node: Node, path: str, choices, what: str) -> list:
@@ -263,7 +277,7 @@ _LOGGING_READERS = {
     "format": lambda f, n, p: read_choice(f, n, p, LOG_FORMATS, "log format"),
 }
 _ADMIN_READERS = {"bind": lambda f, n, p: _read_bind(f, n, p, nullable=True, unix=False)}
-_SHUTDOWN_READERS = {"grace": read_seconds}
+_SHUTDOWN_READERS = {"grace": read_seconds, "health_delay": _read_delay}
 
 
 def _read_bind(fn: str, node: Node, path: str, *, nullable: bool = False,

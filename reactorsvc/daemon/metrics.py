@@ -53,20 +53,29 @@ def render_metrics(stats: dict, draining: bool) -> str:
     out: list[str] = []
     _family(out, "reactorsvc_up", "gauge", "1 while serving, 0 while draining.",
             [({}, 0 if draining else 1)])
+    for name, kind, text, series in _server_families(stats, {}):
+        _family(out, name, kind, text, series)
+    return "\n".join(out) + "\n"
+
+
+def _server_families(stats: dict, extra: dict[str, str]) -> list[tuple[str, str, str, list]]:
+    """(name, type, help, series) of every family of one Server.stats(); `extra` labels
+    (the master's `process`) come first on every series."""
+    fams = []
     workers = stats.get("workers", [])
     for key, name, kind, text in _WORKER_METRICS:
-        _family(out, name, kind, text,
-                [({"worker": str(i)}, w.get(key, 0)) for i, w in enumerate(workers)])
+        fams.append((name, kind, text, [({**extra, "worker": str(i)}, w.get(key, 0))
+                                        for i, w in enumerate(workers)]))
     listeners = sorted(stats.get("listeners", {}).items())
     for key, name, kind, text in _LISTENER_METRICS:
-        _family(out, name, kind, text, [({"listener": n}, c.get(key, 0)) for n, c in listeners])
-    _family(out, *_ACCEPT_ERRORS,
-            [({"listener": n, "reason": reason}, c.get(key, 0))
-             for n, c in listeners for key, reason in _ACCEPT_ERROR_REASONS])
+        fams.append((name, kind, text, [({**extra, "listener": n}, c.get(key, 0))
+                                        for n, c in listeners]))
+    fams.append((*_ACCEPT_ERRORS, [({**extra, "listener": n, "reason": reason}, c.get(key, 0))
+                                   for n, c in listeners for key, reason in _ACCEPT_ERROR_REASONS]))
     sup = stats.get("supervisor", {})
     for key, name, kind, text in _SUPERVISOR_METRICS:
-        _family(out, name, kind, text, [({}, sup.get(key, 0))])
-    return "\n".join(out) + "\n"
+        fams.append((name, kind, text, [(dict(extra), sup.get(key, 0))]))
+    return fams
 
 
 def _family(out: list[str], name: str, kind: str, text: str, series: Series) -> None:
@@ -84,3 +93,39 @@ def _labels(labels: dict[str, str]) -> str:
 def _escape(value: str) -> str:
     # The exposition format's three escapes in label values.
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+_PROCESS_METRICS = (
+    # Prometheus' standard process metrics (client_golang/client_python names), per process.
+    ("cpu_seconds", "process_cpu_seconds_total", "counter",
+     "Total user and system CPU time spent in seconds."),
+    ("resident_bytes", "process_resident_memory_bytes", "gauge", "Resident memory size in bytes."),
+    ("open_fds", "process_open_fds", "gauge", "Number of open file descriptors."),
+    ("start_time", "process_start_time_seconds", "gauge",
+     "Start time of the process since unix epoch in seconds."),
+)
+
+
+def render_master_metrics(children: list[tuple[str, dict]], processes: list[tuple[str, dict]],
+                          draining: bool, master: dict) -> str:
+    """The master's exposition (processes: N): every child's Server.stats() families with a
+    `process` label (the child's slot), the process_* figures of each process (`processes`:
+    (label, procstats.process_stats())), and the master's own figures (`master`: serving,
+    restarts, stats_age: [(label, seconds)])."""
+    out: list[str] = []
+    _family(out, "reactorsvc_up", "gauge", "1 while serving, 0 while draining.",
+            [({}, 0 if draining else 1)])
+    # The families come in the same order whatever the stats: merge the children's series.
+    per_child = [_server_families(stats, {"process": label}) for label, stats in children]
+    for i, (name, kind, text, _) in enumerate(_server_families({}, {})):
+        _family(out, name, kind, text, [s for fams in per_child for s in fams[i][3]])
+    for key, name, kind, text in _PROCESS_METRICS:
+        _family(out, name, kind, text, [({"process": label}, f[key]) for label, f in processes])
+    _family(out, "reactorsvc_processes_serving", "gauge", "Child processes serving.",
+            [({}, master["serving"])])
+    _family(out, "reactorsvc_process_restarts_total", "counter",
+            "Child processes replaced after dying.", [({}, master["restarts"])])
+    _family(out, "reactorsvc_process_stats_age_seconds", "gauge",
+            "Age of the figures a child last reported (a stuck child's keep growing).",
+            [({"process": label}, age) for label, age in master["stats_age"]])
+    return "\n".join(out) + "\n"

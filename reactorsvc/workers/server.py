@@ -89,6 +89,9 @@ class Server:
         self._stopped = threading.Event()
         self._sup_exit = False
         self.shutdown_grace = 10.0   # for SIGINT/SIGTERM in serve_forever()
+        # Seconds a stop keeps accepting while `draining` is already True (a load balancer's
+        # health checks see it and move traffic away before the listeners close).
+        self.health_delay = 0.0
         self._admin_listeners: list = []
         if sockets is not None:
             sockets = _check_sockets(sockets)
@@ -345,6 +348,9 @@ class Server:
     def _drain_and_stop(self, grace: float) -> None:
         sup = self._sup
         try:
+            if self.health_delay > 0:
+                _log.info("health_delay", seconds=self.health_delay)
+                self._stop_now.wait(self.health_delay)
             self._in_supervisor(sup.close_listeners)
             _log.info("draining", connections=self._load(), grace=grace)
             if not self._wait_drained(grace) or self._load():
