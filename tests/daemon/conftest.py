@@ -28,6 +28,10 @@ import yaml
 from ..helpers import REPO, TIMEOUT, Address, free_ports, healthy, subprocess_env, wait_for
 
 CONFIG_FILES = sorted((REPO / "configs").glob("*.yaml"))
+# Configs with processes > 1 run a master and forked children: their start-up logs and /metrics
+# (process labels) differ, so tests/daemon/test_processes.py runs them, not test_daemon.py.
+MULTI_PROCESS_CONFIGS = sorted(p for p in CONFIG_FILES if p.name == "processes.yaml")
+SINGLE_PROCESS_CONFIGS = [p for p in CONFIG_FILES if p not in MULTI_PROCESS_CONFIGS]
 START_TIMEOUT = 15.0   # a daemon start takes ~0.3 s; the bound is for a loaded CI machine
 _BIND_RE = re.compile(r"^(\s*(?:-\s+)?bind:\s*)(\S+)", re.MULTILINE)
 

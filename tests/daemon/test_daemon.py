@@ -21,7 +21,7 @@ from ..helpers import (
     REPO, TIMEOUT, connect, echo_roundtrip, healthy, http_get, metric_sum, metrics,
     subprocess_env, wait_for, wait_metrics,
 )
-from .conftest import CONFIG_FILES, START_TIMEOUT, stop, write_config
+from .conftest import SINGLE_PROCESS_CONFIGS, START_TIMEOUT, stop, write_config
 
 # Sample names and types; a counter's family is its name without "_total" (the parser's view).
 WORKER_METRICS = {
@@ -119,7 +119,7 @@ def http_keepalive(address: tuple, body: bytes) -> None:
         conn.close()
 
 
-@pytest.mark.parametrize("source", CONFIG_FILES, ids=[p.stem for p in CONFIG_FILES])
+@pytest.mark.parametrize("source", SINGLE_PROCESS_CONFIGS, ids=[p.stem for p in SINGLE_PROCESS_CONFIGS])
 def test_every_config_serves(daemon, tmp_path, source):
     cfg = write_config(tmp_path, source)
     d = daemon(cfg)
