@@ -17,6 +17,7 @@ import structlog
 from ..base import EventConfig
 from ..base.flags import EV_FEATURE_EARLY_CLOSE, EV_FEATURE_ET, EV_FEATURE_FDS, EV_FEATURE_O1
 from ..workers.server import Server
+from . import sdnotify
 from .admin import AdminProtocol
 from .config import Config, ConfigError, ListenerConfig, load_config
 from .configvalues import parse_bind, service_target
@@ -82,13 +83,17 @@ class Daemon:
         self._log_format = log_format
         self._log_level = log_level
         self._configure_logging(cfg)
-        self.server = build_server(cfg)
+        from .binds import activated_sockets
+        self.server = build_server(cfg, sockets=activated_sockets(cfg))
+        self.server.on_started = lambda: sdnotify.notify("READY=1")
 
     def _configure_logging(self, cfg: Config) -> None:
         configure_logging(self._log_level or cfg.logging.level, self._log_format or cfg.logging.format)
 
     def run(self) -> int:
         extra = {signal.SIGHUP: self.reload} if hasattr(signal, "SIGHUP") else {}
+        # Beside the Server's own stop handlers: tell systemd the stop has begun.
+        extra.update({signum: self._stopping for signum in (signal.SIGTERM, signal.SIGINT)})
         try:
             self.server.serve_forever(extra_signals=extra)
         except OSError as exc:  # a bind that failed: nothing is left running
@@ -97,11 +102,23 @@ class Daemon:
         _log.info("daemon_exit")
         return 0
 
+    @staticmethod
+    def _stopping(signum: int) -> None:
+        sdnotify.notify("STOPPING=1")
+
     def reload(self, signum: int = 0) -> None:
-        """SIGHUP: re-read the file and apply what can change live."""
+        """SIGHUP: re-read the file and apply what can change live (systemd hears
+        RELOADING=1, then READY=1 once done, whether the file was good or not)."""
         if self.path is None:
             _log.info("reload_skipped", reason="running the built-in config; nothing to re-read")
             return
+        sdnotify.notify("RELOADING=1", sdnotify.monotonic_usec())
+        try:
+            self._reload()
+        finally:
+            sdnotify.notify("READY=1")
+
+    def _reload(self) -> None:
         try:
             new = load_config(self.path)
         except ConfigError as exc:

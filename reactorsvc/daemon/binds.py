@@ -95,11 +95,13 @@ def bind_listeners(cfg: Config, previous: dict[str, BoundListener] | None = None
             except OSError as exc:
                 raise BindError(lc.name, exc) from None
     except BaseException:
+        _unused(inherited)
         kept = {id(bl) for bl in (previous or {}).values()}
         for bl in out.values():
             if id(bl) not in kept:
                 bl.close()
         raise
+    _unused(inherited)
     return out
 
 
@@ -113,3 +115,27 @@ def inherited_sockets() -> list[socket.socket]:
 
 def sockets_by_name(bound: dict[str, BoundListener]) -> dict[str, list[socket.socket]]:
     return {name: bl.sockets for name, bl in bound.items()}
+
+
+def activated_sockets(cfg: Config) -> dict[str, list[socket.socket]]:
+    """The single-process daemon's view of LISTEN_FDS: {listener name: its inherited sockets}
+    for the listeners whose address systemd passed (the others bind as usual)."""
+    inherited = inherited_sockets()
+    out = {}
+    for lc in cfg.listeners:
+        where = parse_bind(lc.bind)
+        taken = [s for s in inherited if _bound_to(s, where)]
+        if taken:
+            for sock in taken:
+                inherited.remove(sock)
+            out[lc.name] = taken
+            _log.info("listener_inherited", listener=lc.name, fds=[s.fileno() for s in taken])
+    _unused(inherited)
+    return out
+
+
+def _unused(inherited: list[socket.socket]) -> None:
+    for sock in inherited:
+        _log.warning("inherited_socket_unused", fd=sock.fileno(),
+                     reason="no listener of the config binds its address")
+        sock.close()

@@ -92,6 +92,9 @@ class Server:
         # Seconds a stop keeps accepting while `draining` is already True (a load balancer's
         # health checks see it and move traffic away before the listeners close).
         self.health_delay = 0.0
+        # Called once start()/serve_forever() has bound every listener and started the
+        # workers, in the starting thread (the daemon tells systemd READY=1 there).
+        self.on_started: Callable[[], Any] | None = None
         self._admin_listeners: list = []
         if sockets is not None:
             sockets = _check_sockets(sockets)
@@ -216,6 +219,8 @@ class Server:
             self._state = "running"
         _log.info("server_started", backend=sup.base.method, workers=self._nworkers,
                   dispatch=self._dispatch, listeners={n: l.addresses for n, l in sup.listeners.items()})
+        if self.on_started is not None:
+            self.on_started()
         if own_thread:
             self._thread = threading.Thread(target=self._run_supervisor, name="reactorsvc-supervisor",
                                             daemon=True)

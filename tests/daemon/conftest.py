@@ -114,14 +114,18 @@ class Daemon:
     """One ``reactorsvc serve`` subprocess; stderr (the log) goes to a file next to the config."""
 
     def __init__(self, config: ConfigFile | None, log_path: Path, args: list[str],
-                 cwd: Path | None = None) -> None:
+                 cwd: Path | None = None, env: dict[str, str] | None = None,
+                 pass_fds: tuple = (), wrapper: list[str] | None = None) -> None:
+        """``env``: extra environment variables; ``wrapper``: a command line put in front
+        (e.g. a shell that moves an inherited fd into place); ``pass_fds`` as Popen's."""
         self.config = config
         self.log_path = log_path
-        cmd = [sys.executable, "-m", "reactorsvc", "serve", *args]
+        cmd = [*(wrapper or []), sys.executable, "-m", "reactorsvc", "serve", *args]
         with open(log_path, "wb") as log:  # the child keeps its own copy of the fd
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                          stdout=subprocess.DEVNULL, stderr=log, cwd=cwd,
-                                         env=subprocess_env())
+                                         env={**subprocess_env(), **(env or {})},
+                                         pass_fds=pass_fds)
 
     # -- the log ---------------------------------------------------------------------------------
 
@@ -196,7 +200,8 @@ class Daemon:
 
 @pytest.fixture
 def daemon(tmp_path):
-    """``daemon(config, *args, log_format="json", ready=True, cwd=None) -> Daemon``.
+    """``daemon(config, *args, log_format="json", ready=True, cwd=None, env=, pass_fds=,
+    wrapper=) -> Daemon``.
 
     Starts ``serve -c config.path --log-format json ARGS`` (no --log-format if log_format is
     None), waits for /healthz unless ready=False; every daemon is killed at teardown.
@@ -204,11 +209,12 @@ def daemon(tmp_path):
     started: list[Daemon] = []
 
     def start(config: ConfigFile | None, *args: str, log_format: str | None = "json",
-              ready: bool = True, cwd: Path | None = None) -> Daemon:
+              ready: bool = True, cwd: Path | None = None, **popen: Any) -> Daemon:
         argv = ["-c", str(config.path)] if config is not None else []
         if log_format is not None:
             argv += ["--log-format", log_format]
-        d = Daemon(config, tmp_path / f"daemon-{len(started)}.log", argv + list(args), cwd=cwd)
+        d = Daemon(config, tmp_path / f"daemon-{len(started)}.log", argv + list(args), cwd=cwd,
+                   **popen)
         started.append(d)
         if ready:
             d.wait_ready()
