@@ -94,6 +94,7 @@ def _close_fds_except(keep: set[int]) -> None:
 def _serve(cfg: Config, sockets: dict, chan: socket.socket) -> int:
     try:
         server = build_server(cfg, sockets=sockets, admin=False)
+        server.health_delay = 0.0  # the master's: it waited before telling this child to stop
         server.start()
     except Exception as exc:
         _log.error("child_start_failed", error=f"{type(exc).__name__}: {exc}", exc_info=True)
