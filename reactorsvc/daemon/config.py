@@ -250,7 +250,9 @@ def _read_count(fn: str, node: Node, path: str, most: int) -> int:
 
 def _read_delay(fn: str, node: Node, path: str) -> float:
     """Seconds >= 0 (0 disables)."""
-    if isinstance(node, Scalar) and type(node.value) in (int, float) and node.value == 0:
+    if isinstance(node, Scalar) and type(node.value) in (int, float) and node.value <= 0:
+        if node.value < 0:
+            raise ConfigError(fn, node.line, path, f"must be 0 or more seconds, got {node.text}")
         return 0.0
     return read_seconds(fn, node, path)
 

@@ -59,14 +59,24 @@ ERROR_CASES = [
     ("unknown-key-hint", "worker: 2\n" + LISTENER,
      "1: worker: unknown key 'worker'; did you mean 'workers'?"),
     ("unknown-key-list", "colour: red\n" + LISTENER,
-     "1: colour: unknown key 'colour' (valid: workers, dispatch, backend, listeners, "
-     "logging, admin, shutdown)"),
+     "1: colour: unknown key 'colour' (valid: workers, processes, dispatch, backend, "
+     "listeners, logging, admin, shutdown)"),
     ("unknown-listener-key", LISTENER + "    backlg: 5\n",
      "5: listeners[0].backlg: unknown key 'backlg'; did you mean 'backlog'?"),
     ("unknown-nested-key", LISTENER + "logging:\n  levl: info\n",
      "6: logging.levl: unknown key 'levl'; did you mean 'level'?"),
     ("unknown-write-buffer-key", LISTENER + "    write_buffer: {hi: 5}\n",
      "5: listeners[0].write_buffer.hi: unknown key 'hi'; did you mean 'high'?"),
+    ("processes-zero", "processes: 0\n" + LISTENER,
+     "1: processes: processes 0 out of range 1..256"),
+    ("processes-too-many", "processes: 257\n" + LISTENER,
+     "1: processes: processes 257 out of range 1..256"),
+    ("processes-string", "processes: many\n" + LISTENER,
+     "1: processes: expected an integer or 'auto', got string 'many'"),
+    ("processes-float", "processes: 2.0\n" + LISTENER,
+     "1: processes: expected an integer or 'auto', got float 2.0"),
+    ("health-delay-negative", LISTENER + "shutdown:\n  health_delay: -1\n",
+     "6: shutdown.health_delay: must be 0 or more seconds, got -1"),
     ("workers-string", "workers: four\n" + LISTENER,
      "1: workers: expected an integer or 'auto', got string 'four'"),
     ("workers-bool", "workers: true\n" + LISTENER,
@@ -348,6 +358,7 @@ def test_defaults_fill_in():
     assert (cfg.logging.level, cfg.logging.format) == ("info", "auto")
     assert cfg.admin.bind is None and cfg.admin.address is None
     assert cfg.shutdown.grace == 10.0
+    assert (cfg.processes, cfg.shutdown.health_delay) == (1, 0.0)
     assert cfg.listeners == [ListenerConfig(name="a", bind="127.0.0.1:7000", service="echo")]
     assert cfg.listeners[0].write_buffer == WriteBufferConfig(high=65536, low=16384)
 
@@ -395,7 +406,8 @@ def test_merge_keys_and_anchors():
 # -- the shipped files --------------------------------------------------------------------------
 
 def test_every_config_file_is_tested():
-    assert [p.name for p in CONFIGS] == ["default.yaml", "echo.yaml", "http.yaml", "multi.yaml"]
+    assert [p.name for p in CONFIGS] == ["default.yaml", "echo.yaml", "http.yaml", "multi.yaml",
+                                         "processes.yaml"]
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
@@ -441,6 +453,10 @@ def test_example_files():
     echo = load_config(REPO / "configs" / "echo.yaml")
     assert [l.service for l in echo.listeners] == ["echo"]
     assert echo.listeners[0].idle_timeout is not None
+    processes = load_config(REPO / "configs" / "processes.yaml")
+    assert (processes.processes, processes.workers) == (2, 1)
+    assert load_config_text("processes: auto\n" + LISTENER).processes == max(
+        1, min(os.cpu_count() or 1, 256))
     multi = load_config(REPO / "configs" / "multi.yaml")
     services = [l.service for l in multi.listeners]
     assert services[:3] == ["echo", "discard", "http-hello"]
@@ -453,8 +469,8 @@ def test_example_files():
 def test_config_to_dict_shape():
     cfg = load_config_text(LISTENER + "    options: {}\n")
     d = config_to_dict(cfg)
-    assert list(d) == ["workers", "dispatch", "backend", "listeners", "logging", "admin",
-                       "shutdown"]
+    assert list(d) == ["workers", "processes", "dispatch", "backend", "listeners", "logging",
+                       "admin", "shutdown"]
     assert d["listeners"][0]["write_buffer"] == {"high": 65536, "low": 16384}
     assert d["admin"] == {"bind": None}
     # Plain data only: safe_dump would refuse anything else.

@@ -204,3 +204,15 @@ def test_example_config_runs_a_master(daemon, tmp_path, source):
     with connect(cfg.listeners["echo"]) as s:
         assert echo_roundtrip(s, b"hello") == b"hello"
     assert stop(d) == 0
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_health_delay_says_503_while_still_serving(daemon, tmp_path, processes):
+    text = CONFIG.format(body="one", grace=2).replace("processes: 2", f"processes: {processes}")
+    cfg = write_config(tmp_path, text + "  health_delay: 2\n")
+    d = daemon(cfg)
+    d.signal(signal.SIGTERM)
+    wait_for(lambda: http_get(cfg.admin, "/healthz")[0] == 503, 5, "/healthz to say 503")
+    # The drain phase: the balancer is told to go away, and the daemon still answers meanwhile.
+    assert http_get(cfg.listeners["http"], "/") == (200, b"one\n")
+    assert d.wait(15) == 0
