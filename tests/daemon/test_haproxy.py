@@ -13,7 +13,8 @@ import subprocess
 
 import pytest
 
-from .conftest import REPO, free_ports, healthy, http_get, wait_for, write_config
+from ..helpers import REPO, free_ports, wait_for
+from .conftest import write_config
 from .httpload import HttpLoad
 
 pytestmark = pytest.mark.timeout(90)

@@ -17,10 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import (
-    MULTI_PROCESS_CONFIGS, REPO, connect, echo_roundtrip, healthy, http_get, metrics, stop,
-    wait_for, write_config,
-)
+from ..helpers import connect, echo_roundtrip, healthy, http_get, metrics, wait_for
+from .conftest import MULTI_PROCESS_CONFIGS, stop, write_config
 from .httpload import HttpLoad
 
 pytestmark = pytest.mark.timeout(60)
@@ -94,7 +92,7 @@ def test_master_forks_children_that_share_the_sockets(daemon, tmp_path):
         procs = {dict(lbl).get("process") for (n, lbl) in samples if n == "reactorsvc_accepts_total"}
         return (types, samples) if procs == {"0", "1"} else None
     types, samples = wait_for(labelled, 10, "both children's figures in /metrics")
-    assert types["process_cpu_seconds_total"] == "counter"
+    assert types["process_cpu_seconds"] == "counter"  # the parser names a counter's family so
     for name in ("process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds"):
         procs = {dict(lbl)["process"] for (n, lbl) in samples if n == name}
         assert procs == {"master", "0", "1"}, name

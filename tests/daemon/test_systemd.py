@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from .conftest import http_get, stop, wait_for, write_config
+from ..helpers import http_get, wait_for
+from .conftest import stop, write_config
 
 pytestmark = pytest.mark.timeout(60)
 
