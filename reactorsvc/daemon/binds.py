@@ -64,12 +64,10 @@ def _bound_to(sock: socket.socket, where: Union[tuple, str]) -> bool:
 
 def _bind(lc: ListenerConfig, inherited: list[socket.socket]) -> BoundListener:
     where = parse_bind(lc.bind)
-    taken = [s for s in inherited if _bound_to(s, where)]
+    taken = _take(lc, inherited)
     if taken:
         for sock in taken:
-            inherited.remove(sock)
             sock.listen(lc.backlog)
-        _log.info("listener_inherited", listener=lc.name, fds=[s.fileno() for s in taken])
         return BoundListener(_key(lc), taken)
     if isinstance(where, str):
         sock, created = bind_unix(where, lc.backlog)
@@ -123,15 +121,21 @@ def activated_sockets(cfg: Config) -> dict[str, list[socket.socket]]:
     inherited = inherited_sockets()
     out = {}
     for lc in cfg.listeners:
-        where = parse_bind(lc.bind)
-        taken = [s for s in inherited if _bound_to(s, where)]
-        if taken:
-            for sock in taken:
-                inherited.remove(sock)
+        if taken := _take(lc, inherited):
             out[lc.name] = taken
-            _log.info("listener_inherited", listener=lc.name, fds=[s.fileno() for s in taken])
     _unused(inherited)
     return out
+
+
+def _take(lc: ListenerConfig, inherited: list[socket.socket]) -> list[socket.socket]:
+    """Remove from `inherited` and return the sockets bound to the listener's address."""
+    where = parse_bind(lc.bind)
+    taken = [s for s in inherited if _bound_to(s, where)]
+    for sock in taken:
+        inherited.remove(sock)
+    if taken:
+        _log.info("listener_inherited", listener=lc.name, fds=[s.fileno() for s in taken])
+    return taken
 
 
 def _unused(inherited: list[socket.socket]) -> None:

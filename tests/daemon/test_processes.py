@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -214,3 +215,15 @@ def test_health_delay_says_503_while_still_serving(daemon, tmp_path, processes):
     # The drain phase: the balancer is told to go away, and the daemon still answers meanwhile.
     assert http_get(cfg.listeners["http"], "/") == (200, b"one\n")
     assert d.wait(15) == 0
+
+
+def test_bind_error_ends_the_start_before_any_child(daemon, tmp_path):
+    cfg = write_config(tmp_path, CONFIG.format(body="one", grace=1))
+    with socket.socket() as taken:
+        taken.bind(cfg.listeners["echo"])
+        taken.listen(1)
+        d = daemon(cfg, ready=False)
+        assert d.wait(15) == 1
+    failed = d.wait_log("start_failed")
+    assert failed["listener"] == "echo" and "cannot bind" in failed["error"], failed
+    assert not d.events("child_started")
