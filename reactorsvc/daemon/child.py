@@ -10,7 +10,7 @@ touched: an epoll_ctl() on the inherited epoll fd would change the master's own 
 
 Then it builds the Server of its config on the inherited sockets (shared accept queues with
 its siblings), starts it, and says {"ready": pid} on the channel. The main thread waits in
-sigwait() for SIGTERM/SIGINT, then stops the server with shutdown.grace (listeners close
+sigwait() for SIGTERM (SIGINT and SIGHUP are the master's: ignored), then stops the server with shutdown.grace (listeners close
 first, then connections drain) and exits 0. A channel thread answers the master's "stats"
 requests with one JSON line ({"stats": Server.stats(), "events": dump of every base}) and, on
 EOF (the master is gone), sends this process SIGTERM; PR_SET_PDEATHSIG does the same on Linux.
@@ -36,7 +36,7 @@ from .config import Config
 
 _log = structlog.get_logger("reactorsvc.daemon")
 _PR_SET_PDEATHSIG = 1
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+STOP_SIGNALS = (signal.SIGTERM,)
 START_FAILED = 3
 
 
@@ -66,6 +66,8 @@ def _detach(sockets: dict, chan: socket.socket, master_pid: int, master_signals:
     for signum in master_signals:
         signal.signal(signum, signal.SIG_DFL)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # reloads are the master's: it rolls children
+    # Ctrl-C reaches the whole process group: the master drains the children, one SIGTERM each.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
@@ -73,8 +75,8 @@ def _detach(sockets: dict, chan: socket.socket, master_pid: int, master_signals:
         os.kill(os.getpid(), signal.SIGTERM)
     keep = {0, 1, 2, chan.fileno()} | {s.fileno() for socks in sockets.values() for s in socks}
     _close_fds_except(keep)
-    # SIGTERM/SIGINT stay blocked (as the master held them around fork): this process and
-    # every thread it starts leave them to the sigwait() in _serve.
+    # SIGTERM stays blocked (as the master held it around fork): this process and every
+    # thread it starts leave it to the sigwait() in _serve.
     signal.pthread_sigmask(signal.SIG_SETMASK, set(STOP_SIGNALS))
 
 
@@ -109,7 +111,9 @@ def _serve(cfg: Config, sockets: dict, chan: socket.socket) -> int:
 
 
 def _answer_master(server, chan: socket.socket) -> None:
-    """The channel thread: one JSON line per request; EOF (the master died) stops the child."""
+    """The channel thread: one JSON line per request; EOF (the master died) stops the child.
+
+    The channel's only writer once it runs (the ready line was written before it started)."""
     reader = chan.makefile("rb")
     try:
         for line in reader:

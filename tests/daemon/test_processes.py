@@ -227,3 +227,14 @@ def test_bind_error_ends_the_start_before_any_child(daemon, tmp_path):
     failed = d.wait_log("start_failed")
     assert failed["listener"] == "echo" and "cannot bind" in failed["error"], failed
     assert not d.events("child_started")
+
+
+def test_sigint_to_the_process_group_is_one_drain(daemon, tmp_path):
+    """Ctrl-C signals every process of the group: the children leave the stop to the master
+    (no replacement is forked), and all exit 0."""
+    cfg, d, kids = start(daemon, tmp_path)
+    for pid in [*kids, d.proc.pid]:  # what a terminal's Ctrl-C does (the group is pytest's too)
+        os.kill(pid, signal.SIGINT)
+    assert d.wait(15) == 0
+    assert not d.events("child_started", generation=0)[2:], "a child was replaced during the stop"
+    assert all(e["exit"] == "status 0" for e in d.events("child_exited"))
