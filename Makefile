@@ -41,6 +41,7 @@ bench: $(VENV)/.bench-installed build/loadgen
 	$(PY) benchmarks/chain.py
 	$(PY) benchmarks/crossthread.py
 	$(PY) benchmarks/echo.py
+	$(PY) benchmarks/processes.py
 
 # The project's own echo load generator (benchmarks/loadgen/, see its README there).
 LOADGEN_SRC := benchmarks/loadgen/loadgen.c

@@ -2,7 +2,7 @@
 
 Each case runs the daemon (`reactorsvc serve`, a subprocess) in every variant at once, on
 its own ports, and drives it in turn, interleaved, with the C load generator (echo-style
-services: build/loadgen from benchmarks/loadgen/ or ../shared/bench/loadgen.c) or wrk
+services: build/loadgen from benchmarks/loadgen/) or wrk
 (http-hello, when installed). Variants:
 - p1: processes: 1 — one process, one worker thread;
 - p2: processes: 2 — a master and two children sharing one listening socket (the default);
@@ -37,10 +37,7 @@ from _common import arg_parser, banner, interleave_raw, print_table, ratio
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 LOADGEN = os.path.join(REPO, "build", "loadgen")
-LOADGEN_SOURCES = [os.path.join(HERE, "loadgen", "loadgen.c"),
-                   os.path.join(os.path.dirname(REPO), "shared", "bench", "loadgen.c"),
-                   os.path.join(os.path.dirname(os.path.dirname(REPO)), "shared", "bench",
-                                "loadgen.c")]  # a worktree under /work/wt/
+LOADGEN_SOURCE = os.path.join(HERE, "loadgen", "loadgen.c")  # `make build/loadgen`
 TICK = os.sysconf("SC_CLK_TCK")
 TARGET_US = 150.0
 STATS_FRESH = 1.1  # seconds: the master asks its children for figures every 0.5 s
@@ -196,14 +193,9 @@ def start_variants(case: str, iterations: int) -> list[Variant]:
 
 
 def ensure_loadgen() -> None:
-    if os.access(LOADGEN, os.X_OK):
-        return
-    src = next((s for s in LOADGEN_SOURCES if os.path.exists(s)), None)
-    if src is None:
-        sys.exit(f"no load generator source among {LOADGEN_SOURCES}")
-    os.makedirs(os.path.dirname(LOADGEN), exist_ok=True)
-    subprocess.run(["gcc", "-O2", "-Wall", "-I", os.path.dirname(src), "-o", LOADGEN, src],
-                   check=True)
+    if not os.access(LOADGEN, os.X_OK):
+        os.makedirs(os.path.dirname(LOADGEN), exist_ok=True)
+        subprocess.run(["gcc", "-O2", "-Wall", "-o", LOADGEN, LOADGEN_SOURCE], check=True)
 
 
 def main() -> None:
