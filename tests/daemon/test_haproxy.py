@@ -32,7 +32,7 @@ admin:
   bind: 127.0.0.1:{admin}
 shutdown:
   grace: 1
-  health_delay: 0.6
+  health_delay: 1.2
 """
 
 
