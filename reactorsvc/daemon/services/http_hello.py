@@ -104,7 +104,8 @@ class HttpHelloProtocol(asyncio.Protocol):
         self._call_later: Any = None
         self._timer: Any = None
         self._phase: str | None = None
-        self._deadline = 0.0
+        self._deadline = 0.0       # when the watched phase times out
+        self._timer_due = 0.0      # when the armed timer fires (at or before _deadline)
         self._linger_timer: Any = None
         self._head: RequestHead | None = None
         self._writing_paused = False
@@ -262,14 +263,19 @@ class HttpHelloProtocol(asyncio.Protocol):
 
     def _watch(self, phase: str | None) -> None:
         """Watch ``phase`` from now (None: nothing). The armed timer is kept and re-armed when
-        it fires early, so a request costs no timer add/cancel pair."""
+        it fires early, so a request costs no timer add/cancel pair; a timer due after the new
+        deadline is replaced."""
         self._phase = phase
         timeout = self._timeouts.get(phase) if phase is not None else None
         if timeout is None or self._call_later is None:
             self._phase = None
             return
-        self._deadline = monotonic() + timeout
+        self._deadline = deadline = monotonic() + timeout
+        if self._timer is not None and self._timer_due > deadline:
+            self._timer.cancel()  # due too late for the new deadline: re-arm earlier
+            self._timer = None
         if self._timer is None:
+            self._timer_due = deadline
             self._timer = self._call_later(timeout, self._on_timer)
 
     def _on_timer(self) -> None:
@@ -279,6 +285,7 @@ class HttpHelloProtocol(asyncio.Protocol):
             return
         left = self._deadline - monotonic()
         if left > 0:
+            self._timer_due = self._deadline
             self._timer = self._call_later(left, self._on_timer)
             return
         self._phase = None
