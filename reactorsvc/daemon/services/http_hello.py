@@ -17,8 +17,12 @@ and dropped until the client closes (at most ``_LINGER_BYTES``, and ``_LINGER_SE
 a timer is available), so the client is never reset before it has read the response.
 
 Draining (the ``drain()`` hook, called by reactorsvc when the server stops or retires this
-connection's listener): an idle keep-alive connection is closed at once; a request in flight,
-and those already fully received behind it, are answered, the last with ``Connection: close``.
+connection's listener): a keep-alive connection idle for ``drain_idle`` seconds (default
+0.5) is closed at once, one idle for less once it has been; a request in flight, and those
+already fully received behind it, are answered, the last with ``Connection: close``. Why not
+close every idle connection at once: a client that has just read a response sends its next
+request within microseconds, and a close that crosses it loses that request (the server
+cannot know it is on the way); one idle for a while is not about to send.
 
 Flow control: when the transport calls ``pause_writing`` the protocol stops reading
 (``transport.pause_reading()``) and stops answering buffered requests, and goes on at
@@ -67,7 +71,7 @@ _405_BODY = b"405 Method Not Allowed\n"
 _405_HEADERS = (b"Allow: GET, HEAD\r\nContent-Type: text/plain; charset=utf-8\r\n"
                 b"Content-Length: %d\r\n" % len(_405_BODY))
 # Timer phases: what the one timer watches.
-_IDLE, _HEAD, _BODY = "keepalive", "header", "body"
+_IDLE, _HEAD, _BODY, _DRAIN = "keepalive", "header", "body", "drain"
 
 
 class HttpHelloProtocol(asyncio.Protocol):
@@ -88,12 +92,13 @@ class HttpHelloProtocol(asyncio.Protocol):
                  max_body: int | None = DEFAULTS["max_body"],
                  header_timeout: float | None = DEFAULTS["header_timeout"],
                  body_timeout: float | None = DEFAULTS["body_timeout"],
-                 keepalive_timeout: float | None = DEFAULTS["keepalive_timeout"]) -> None:
+                 keepalive_timeout: float | None = DEFAULTS["keepalive_timeout"],
+                 drain_idle: float = DEFAULTS["drain_idle"]) -> None:
         opts = validate_options(body, max_request_line, max_header_size, max_body,
-                                header_timeout, body_timeout, keepalive_timeout)
+                                header_timeout, body_timeout, keepalive_timeout, drain_idle)
         self._body: bytes = opts["body"]
         self._timeouts = {_HEAD: opts["header_timeout"], _BODY: opts["body_timeout"],
-                          _IDLE: opts["keepalive_timeout"]}
+                          _IDLE: opts["keepalive_timeout"], _DRAIN: opts["drain_idle"]}
         self._parser = RequestParser(opts["max_request_line"], opts["max_header_size"],
                                      opts["max_body"])
         self._fixed_headers = (
@@ -106,6 +111,7 @@ class HttpHelloProtocol(asyncio.Protocol):
         self._phase: str | None = None
         self._deadline = 0.0       # when the watched phase times out
         self._timer_due = 0.0      # when the armed timer fires (at or before _deadline)
+        self._idle_since = 0.0     # when the connection last had nothing to do
         self._linger_timer: Any = None
         self._head: RequestHead | None = None
         self._writing_paused = False
@@ -119,6 +125,7 @@ class HttpHelloProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
         self._call_later = transport.get_extra_info("call_later")
+        self._idle_since = monotonic()
         self._watch(_HEAD)  # a new connection owes its first request line
 
     def data_received(self, data: bytes) -> None:
@@ -129,7 +136,7 @@ class HttpHelloProtocol(asyncio.Protocol):
             return
         parser = self._parser
         parser.feed(data)
-        if self._phase is _IDLE and parser.request_started:
+        if (self._phase is _IDLE or self._phase is _DRAIN) and parser.request_started:
             self._watch(_HEAD)
         self._process()
 
@@ -159,11 +166,21 @@ class HttpHelloProtocol(asyncio.Protocol):
 
     def drain(self) -> None:
         """reactorsvc's drain hook: the server stops; end this connection without losing a
-        request. Idle: closed at once. Otherwise the requests received are answered and the
-        last response says ``Connection: close``."""
+        request. Idle for ``drain_idle`` seconds: closed at once; idle for less: closed once
+        it has been (a client that just had an answer is about to send its next request,
+        and closing under it would lose that request). Otherwise the requests received are
+        answered and the last response says ``Connection: close``."""
         self._draining = True
         if self._transport is not None and not self._lingering and self._parser.idle:
+            self._close_when_idle()
+
+    def _close_when_idle(self) -> None:
+        due = self._idle_since + self._timeouts[_DRAIN]
+        if due <= monotonic() or self._call_later is None:
             self._linger()
+            return
+        self._phase = _DRAIN
+        self._arm(due)
 
     # -- request handling --------------------------------------------------
 
@@ -270,13 +287,19 @@ class HttpHelloProtocol(asyncio.Protocol):
         if timeout is None or self._call_later is None:
             self._phase = None
             return
-        self._deadline = deadline = monotonic() + timeout
+        now = monotonic()
+        if phase is _IDLE:
+            self._idle_since = now
+        self._arm(now + timeout)
+
+    def _arm(self, deadline: float) -> None:
+        self._deadline = deadline
         if self._timer is not None and self._timer_due > deadline:
             self._timer.cancel()  # due too late for the new deadline: re-arm earlier
             self._timer = None
         if self._timer is None:
             self._timer_due = deadline
-            self._timer = self._call_later(timeout, self._on_timer)
+            self._timer = self._call_later(max(deadline - monotonic(), 0.0), self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -289,6 +312,9 @@ class HttpHelloProtocol(asyncio.Protocol):
             self._timer = self._call_later(left, self._on_timer)
             return
         self._phase = None
+        if phase is _DRAIN:
+            self._linger()
+            return
         if phase is _IDLE or (phase is _HEAD and not self._parser.request_started):
             self._close()  # nothing of a request received: close without a word
             return

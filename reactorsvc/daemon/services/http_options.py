@@ -20,6 +20,7 @@ DEFAULTS: dict[str, Any] = {
     "header_timeout": 10.0,        # seconds from a request's first byte to its complete head
     "body_timeout": 30.0,          # seconds from the head to the end of its body, else 408
     "keepalive_timeout": 75.0,     # seconds a connection may wait idle for its next request
+    "drain_idle": 0.5,             # on drain: idle this long (seconds) means closed at once
 }
 
 
@@ -34,12 +35,12 @@ def _count(name: str, value: Any, least: int = 1, nullable: bool = False) -> int
     return value
 
 
-def _seconds(name: str, value: Any) -> float | None:
-    if value is None:
+def _seconds(name: str, value: Any, nullable: bool = True) -> float | None:
+    if value is None and nullable:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ServiceError(
-            f"{name} must be a number of seconds or null, not {type(value).__name__}", name)
+        kind = "a number of seconds or null" if nullable else "a number of seconds"
+        raise ServiceError(f"{name} must be {kind}, not {type(value).__name__}", name)
     if not 0 < value < math.inf:
         raise ServiceError(f"{name} must be > 0, got {value}", name)
     return float(value)
@@ -53,6 +54,7 @@ def validate_options(
     header_timeout: float | None = DEFAULTS["header_timeout"],
     body_timeout: float | None = DEFAULTS["body_timeout"],
     keepalive_timeout: float | None = DEFAULTS["keepalive_timeout"],
+    drain_idle: float = DEFAULTS["drain_idle"],
 ) -> dict[str, Any]:
     """Check http-hello's options; return them normalised or raise ServiceError naming one."""
     if isinstance(body, str):
@@ -67,4 +69,5 @@ def validate_options(
         "header_timeout": _seconds("header_timeout", header_timeout),
         "body_timeout": _seconds("body_timeout", body_timeout),
         "keepalive_timeout": _seconds("keepalive_timeout", keepalive_timeout),
+        "drain_idle": _seconds("drain_idle", drain_idle, nullable=False),
     }
