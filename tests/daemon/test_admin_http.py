@@ -17,7 +17,8 @@ import pytest
 from reactorsvc import Server
 from reactorsvc.daemon.admin import AdminProtocol
 
-from .test_services import parse_responses, recv_until_eof
+from ..helpers import recv_until_eof
+from .test_services import parse_responses
 
 pytestmark = pytest.mark.timeout(30)
 WAIT = 10.0

@@ -12,12 +12,11 @@ import time
 
 import pytest
 
+from ..helpers import recv_exactly, recv_until_eof
 from .test_services import (  # noqa: F401  (serve is a fixture)
     WAIT,
     http_server,
     parse_responses,
-    recv_exactly,
-    recv_until_eof,
     request,
     serve,
 )

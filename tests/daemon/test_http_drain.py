@@ -15,7 +15,9 @@ import time
 
 import pytest
 
-from .conftest import IO_TIMEOUT, connect, http_get, wait_for, write_config
+from ..helpers import TIMEOUT as IO_TIMEOUT
+from ..helpers import connect, http_get, wait_for
+from .conftest import write_config
 
 GRACE = 60  # far beyond every wait below: finishing early is the drain's doing, not grace's
 
