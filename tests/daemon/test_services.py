@@ -605,6 +605,7 @@ def test_builtins_resolve_to_their_classes():
         "header_timeout": 1.0,
         "body_timeout": 30.0,
         "keepalive_timeout": 75.0,
+        "drain_idle": 0.5,
     }
     assert isinstance(factory(), HttpHelloProtocol)
     assert make_factory("asyncio:Protocol", None).func is asyncio.Protocol
