@@ -109,7 +109,10 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=3)
     ap.add_argument("--pipeline", action="store_true", help="also the 16-deep pipelined run")
+    ap.add_argument("--quick", action="store_true", help="one 1-second round: a smoke run")
     args = ap.parse_args()
+    if args.quick:
+        args.rounds, args.seconds = 1, 1
     print("uptime:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     with tempfile.TemporaryDirectory() as tmpdir:
         table = servers(Path(tmpdir))

@@ -1,6 +1,6 @@
 """Compare HTTP/1.1 request parsers: smuggling classics and a parse microbenchmark.
 
-Run: ``python benchmarks/http_parsers.py`` (needs the ``bench`` extra: httptools, h11; and
+Run: ``python benchmarks/http_parsers.py [--quick]`` (needs the ``bench`` extra: httptools, h11; and
 gunicorn_h1c if installed). For each parser it prints how it treats the request-smuggling
 classics (``reject`` is what RFC 9112 asks for) and the median time to parse one pipelined
 keep-alive GET, interleaved over rounds. Not imported by tests.
@@ -141,13 +141,14 @@ def _available() -> dict[str, tuple]:
 
 
 def main() -> None:
+    quick = "--quick" in sys.argv[1:]  # a smoke run: the matrix, and timings that mean nothing
     parsers = _available()
     gil = getattr(sys, "_is_gil_enabled", None)
     print(f"python {sys.version.split()[0]}; GIL enabled after imports: "
           f"{gil() if gil else 'n/a (not a free-threaded build)'}")
     for label, data in CASES.items():
         print(f"{label:30s}", "  ".join(f"{n}: {p(data)}" for n, (p, _) in parsers.items()))
-    n, rounds = 20000, 7
+    n, rounds = (200, 1) if quick else (20000, 7)
     times: dict[str, list[float]] = {name: [] for name in parsers}
     for _ in range(rounds):  # interleaved, so drift hits every parser alike
         for name, (_, bench) in parsers.items():
