@@ -108,3 +108,21 @@ def test_drain_closes_idle_admin_connections_and_says_close_while_draining(admin
         stopper.join(WAIT)
     finally:
         held.close()
+
+
+def test_admin_read_timeouts():
+    server = Server(_Silent, host="127.0.0.1", port=0, workers=1)
+    server.add_admin("127.0.0.1", 0, lambda: AdminProtocol(server, header_timeout=0.2,
+                                                           keepalive_timeout=0.2))
+    server.start()
+    try:
+        with admin_connect(server) as sock:  # answered, then idle: closed without a word
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
+            [(status, _, _)] = parse_responses(recv_until_eof(sock), ["GET"])
+        assert status == 200
+        with admin_connect(server) as sock:  # a head that never ends: 408
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: a\r\n")
+            [(status, headers, _)] = parse_responses(recv_until_eof(sock), ["GET"])
+        assert (status, headers["Connection"]) == (408, "close")
+    finally:
+        server.stop(grace=1.0)
