@@ -65,6 +65,20 @@ def _address(getter: Callable[[], Any]) -> Any:
         return None
 
 
+def call_drain_hook(protocol: Any, on_error: Callable[[Exception, str], Any]) -> None:
+    """Call ``protocol.drain()`` if it has one: reactorsvc's own optional Protocol method
+    (asyncio has no such name), called once, in the connection's thread, when the server
+    begins to drain (stop, or a reload retiring the connection's listener). An error goes
+    to ``on_error(exc, message)``."""
+    hook = getattr(protocol, "drain", None)
+    if hook is None:
+        return
+    try:
+        hook()
+    except Exception as exc:
+        on_error(exc, "protocol.drain() failed")
+
+
 def check_protocol(protocol: object) -> None:
     """TypeError naming the first Protocol method ``protocol`` lacks."""
     for name in _PROTOCOL_METHODS:
@@ -262,6 +276,20 @@ class Connection(WritingMixin, TimeoutsMixin):
     def is_closing(self) -> bool:
         """True once close() or abort() was called or the connection failed."""
         return self._closing
+
+    def drain(self) -> None:
+        """Loop thread: the server is draining; tell the protocol (its optional ``drain()``).
+
+        Input already waiting in the kernel is read first (one recv), so a request that has
+        arrived counts as in flight, not idle. No-op before connection_made and after the
+        end; a hook that raises ends the connection like any protocol callback."""
+        if self._lost or not self._started:
+            return
+        if self._reading_enabled():
+            self._on_readable(-1, 0, None)
+            if self._lost:
+                return
+        call_drain_hook(self._protocol, self._protocol_error)
 
     def close(self) -> None:
         """Stop reading, flush what is queued, then close: connection_lost(None) (or the

@@ -16,6 +16,7 @@ import os
 import signal
 import socket
 import threading
+import weakref
 from typing import Any, Callable, Iterable
 
 import structlog
@@ -24,6 +25,7 @@ from ..base import Event, EventBase, EventConfig
 from ..base.config import check_int, check_seconds
 from ..base.flags import EVLOOP_NO_EXIT_ON_EMPTY
 from ..errors import ReactorError
+from ..io.connection import call_drain_hook
 from .dispatch import POLICIES
 from .supervisor import ListenerSpec, Supervisor
 
@@ -96,6 +98,7 @@ class Server:
         # workers, in the starting thread (the daemon tells systemd READY=1 there).
         self.on_started: Callable[[], Any] | None = None
         self._admin_listeners: list = []
+        self._admin_protocols: weakref.WeakSet = weakref.WeakSet()  # supervisor thread only
         if sockets is not None:
             sockets = _check_sockets(sockets)
         if protocol_factory is not None:
@@ -142,8 +145,14 @@ class Server:
         self._in_supervisor(lambda: self._sup.update_spec(name, spec))
 
     def remove_listener(self, name: str) -> None:
-        """Stop accepting on `name`; connections it accepted stay open."""
-        self._in_supervisor(lambda: self._sup.remove_listener(name))
+        """Stop accepting on `name`; the connections it accepted are drained (their
+        protocols' drain() hook) and end as their protocols decide."""
+        def remove() -> None:
+            listener = self._sup.listeners.get(name)
+            self._sup.remove_listener(name)
+            for w in list(self._sup.workers):
+                w.call(w.drain_connections, listener)
+        self._in_supervisor(remove)
 
     def add_admin(self, host: str, port: int, protocol_factory: Callable[[], Any]) -> None:
         """Serve `protocol_factory` on the supervisor's own loop (the daemon's admin endpoint)."""
@@ -209,7 +218,8 @@ class Server:
                     sup.add_listener(spec)
                 from ..io.listener import start_server
                 for host, port, factory in self._admin:
-                    self._admin_listeners.append(start_server(sup.base, factory, host, port))
+                    self._admin_listeners.append(
+                        start_server(sup.base, self._admin_factory(factory), host, port))
             except BaseException:
                 self._discard(sup)
                 raise
@@ -357,6 +367,11 @@ class Server:
                 _log.info("health_delay", seconds=self.health_delay)
                 self._stop_now.wait(self.health_delay)
             self._in_supervisor(sup.close_listeners)
+            # Only after the listening sockets are closed: a connection told to close must not
+            # be replaced by a new one that the stop then cuts.
+            for w in list(sup.workers):
+                w.call(w.drain_connections)
+            self._in_supervisor(self._drain_admin)
             _log.info("draining", connections=self._load(), grace=grace)
             if not self._wait_drained(grace) or self._load():
                 _log.info("closing_connections", connections=self._load())
@@ -383,6 +398,20 @@ class Server:
                 self._state = "stopped"
             self._stopped.set()
             _log.info("server_stopped")
+
+    def _drain_admin(self) -> None:
+        """Supervisor thread: the admin connections' drain() hooks (the admin listener stays
+        open until the end, so /healthz can say "draining")."""
+        for protocol in list(self._admin_protocols):
+            call_drain_hook(protocol, lambda exc, message: _log.error(
+                "protocol_callback_failed", message=message, exc_info=exc))
+
+    def _admin_factory(self, factory: Callable[[], Any]) -> Callable[[], Any]:
+        def make() -> Any:  # runs in the supervisor thread, the set's one writer
+            protocol = factory()
+            self._admin_protocols.add(protocol)
+            return protocol
+        return make
 
     def _close_admin(self) -> None:
         for lst in self._admin_listeners:

@@ -42,6 +42,7 @@ class Worker:
         self._on_death = on_death
         self._on_close = on_close
         self._stop = False
+        self._draining = False  # this worker's thread only: drain() each connection it starts
         self.dead = False
         self.thread = threading.Thread(target=self._run, name=f"reactorsvc-worker-{index}", daemon=True)
 
@@ -120,6 +121,8 @@ class Worker:
         self.connections[conn] = spec
         self.received += 1
         self.connections_total += 1
+        if self._draining:  # accepted before the listeners closed, handed over after the drain
+            self.base.call_soon(conn.drain)  # after connection_made (queued by start())
 
     def _closed(self, conn: Connection) -> None:
         handoff = self.connections.pop(conn, None)
@@ -136,6 +139,16 @@ class Worker:
     def call(self, fn: Callable, *args: Any) -> None:
         """Run fn(*args) in this worker's thread (thread-safe, never blocks)."""
         self.base.call_soon_threadsafe(fn, *args)
+
+    def drain_connections(self, listener: Any = None) -> None:
+        """Worker thread: tell each connection's protocol the server drains (Connection.drain);
+        only those accepted by ``listener`` when given (a reload retiring it), else all, and
+        every connection handed over from now on."""
+        if listener is None:
+            self._draining = True
+        for conn, handoff in list(self.connections.items()):
+            if listener is None or getattr(handoff, "listener", None) is listener:
+                conn.drain()
 
     def close_connections(self) -> None:
         """Worker thread: abort what is still open (connection_lost(None) on each)."""

@@ -19,6 +19,8 @@ BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 @pytest.mark.parametrize("script, expect", [
     ("chain.py", "reactorsvc"),
     ("crossthread.py", "call_soon_threadsafe"),
+    ("http_parsers.py", "CL 2^64+5"),
+    ("http_profile.py", "http-hello protocol alone"),
 ])
 def test_benchmark_quick_run(script, expect):
     proc = subprocess.run([sys.executable, str(BENCH / script), "--quick"], capture_output=True,

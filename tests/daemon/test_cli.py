@@ -93,7 +93,8 @@ CASES = [
     ("unknown-option", "      max_request_line: 8192", "      max_request_lines: 8192", None,
      "listeners[1].options.max_request_lines",
      "service 'http-hello' has no option 'max_request_lines' (accepted: body, "
-     "header_timeout, max_header_size, max_request_line)"),
+     "body_timeout, drain_idle, header_timeout, keepalive_timeout, max_body, "
+     "max_header_size, max_request_line)"),
     ("option-wrong-type", '      body: "hi\\n"', "      body: 42", None,
      "listeners[1].options.body",
      "service 'http-hello': body must be a string, not int"),

@@ -1,57 +1,75 @@
-"""An incremental HTTP/1.1 request parser for the http-hello service.
+"""HTTP/1.1 request framing for http-hello and the admin endpoint, on httptools (llhttp).
 
-Owns the byte buffer of one connection and turns it into a stream of events:
-``feed(data)`` appends bytes, then ``next_event()`` returns, in order,
+llhttp (Node.js's parser, what uvicorn uses through httptools) does the framing and rejects
+the request-smuggling classics RFC 9112 forbids: an overlong or overflowing Content-Length,
+conflicting Content-Lengths, Content-Length with Transfer-Encoding, bare LF in chunk framing,
+spaces before a chunk size, control bytes in chunk extensions, obs-fold. This module adds what
+llhttp leaves to its user — limits, and the rules of an origin server:
 
-- a ``RequestHead`` once a request line and its header section are complete,
-- ``END_OF_MESSAGE`` once that request's body (if any) has been read and dropped,
-- ``None`` when more bytes are needed.
+- ``max_request_line`` (414) and ``max_header_size`` (431), counted as the bytes of the
+  request line and of the header section (line ends and the closing empty line included);
+  a line still arriving is bounded too, by both limits together;
+- ``max_body`` (413), checked on Content-Length at the end of the head, before any body
+  byte is read, and on the decoded chunked bytes as they arrive;
+- exactly one Host in HTTP/1.1 (400); a major version other than 1 (505); a transfer coding
+  other than chunked (501); Transfer-Encoding in HTTP/1.0 (400).
 
-A malformed or oversized request raises ``HttpError`` (status, reason, detail);
-the parser is dead afterwards and raises the same error again.
+The bound on a head still arriving is ``max_request_line + max_header_size`` bytes: httptools
+joins the pieces of a header line by concatenation (quadratic in the pieces of one line), so
+that bound is also what keeps a client sending one byte at a time cheap.
 
-Work is O(n) in the bytes fed, however they are split: a line is searched for
-its end only from where the previous search stopped (``_scan``), complete lines
-are removed from the buffer's front (O(1) for a bytearray), and size limits are
-checked on every call, so a client sending one byte at a time costs O(1) per
-byte and can never grow the buffer past the limits.
-
-Framing (RFC 9112): CRLF or bare LF ends a line; empty lines before a request
-line are skipped; obs-fold, a space before a header colon, control characters,
-an HTTP/1.1 request without exactly one Host, conflicting Content-Length values
-and Content-Length together with Transfer-Encoding are 400s. ``Transfer-Encoding:
-chunked`` request bodies are decoded (and dropped), trailers included; any other
-transfer coding is a 501. A major version other than 1 is a 505.
+``feed(data)`` parses at once (llhttp is not resumable mid-callback); the events it produces
+queue up and ``next_event()`` hands them out in order: a ``RequestHead`` once a head is
+complete, ``END_OF_MESSAGE`` once that request's body has been read and dropped, ``None`` when
+more bytes are needed. A refused request raises ``HttpError`` from ``next_event()`` after the
+events before it; the parser is dead afterwards (it raises the same error again). What is
+queued is bounded by what one ``feed()`` brought (callers pause reading while they cannot
+answer). An ``Upgrade`` or ``CONNECT`` request ends the stream: its head and end come out
+with ``keep_alive`` False, and the bytes after it are not parsed.
 
 Not thread-safe: one parser belongs to one connection, used from its thread.
 """
 
 from __future__ import annotations
 
-import enum
-import re
-from dataclasses import dataclass, field
+import time
+from collections import deque
+from email.utils import formatdate
 
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_BAD_VALUE_CHAR = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
-_TARGET = re.compile(rb"[\x21-\x7e]+")
-_VERSION = re.compile(rb"HTTP/([0-9])\.([0-9])")
-_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
+import httptools
 
-# A chunk-size line is a hex number plus optional extensions; 1 KiB is ample.
-_MAX_CHUNK_LINE = 1024
+__all__ = ["END_OF_MESSAGE", "REASONS", "HttpError", "RequestHead", "RequestParser", "date_line"]
 
 REASONS = {
     100: "Continue",
     200: "OK",
     400: "Bad Request",
+    404: "Not Found",
     405: "Method Not Allowed",
     408: "Request Timeout",
+    413: "Content Too Large",
     414: "URI Too Long",
     431: "Request Header Fields Too Large",
     501: "Not Implemented",
+    503: "Service Unavailable",
     505: "HTTP Version Not Supported",
 }
+
+_date_cache: tuple[int, bytes] = (0, b"")
+
+
+def date_line() -> bytes:
+    """The ``Date:`` header line (CRLF included), formatted at most once a second.
+
+    Any thread: the cache is one tuple replaced whole, so a reader sees an old or a new pair,
+    never a mix; two threads formatting the same second write equal values."""
+    global _date_cache
+    now = int(time.time())
+    second, line = _date_cache
+    if second != now:
+        line = f"Date: {formatdate(now, usegmt=True)}\r\n".encode("ascii")
+        _date_cache = (now, line)
+    return line
 
 
 class HttpError(Exception):
@@ -64,22 +82,31 @@ class HttpError(Exception):
         self.detail = detail
 
 
-@dataclass
 class RequestHead:
     """A parsed request line and header section.
 
-    ``headers`` keeps (lower-cased name, value) pairs in arrival order;
-    ``keep_alive`` applies the HTTP/1.0 and 1.1 Connection rules;
-    ``has_body`` says whether a body follows (Content-Length > 0 or chunked).
+    ``headers``: (lower-cased name, value) pairs in arrival order, as str (latin-1);
+    ``keep_alive``: the HTTP/1.0 and 1.1 Connection rules (llhttp's); ``has_body``:
+    Content-Length > 0 or chunked; ``content_length``: the declared length or None.
     """
 
-    method: str
-    target: str
-    version: tuple[int, int]
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    keep_alive: bool = True
-    expect_continue: bool = False
-    has_body: bool = False
+    __slots__ = ("method", "target", "version", "headers", "keep_alive", "expect_continue",
+                 "has_body", "content_length")
+
+    def __init__(self, method: str, target: str, version: tuple[int, int],
+                 headers: list[tuple[str, str]], keep_alive: bool, expect_continue: bool,
+                 has_body: bool, content_length: int | None) -> None:
+        self.method = method
+        self.target = target
+        self.version = version
+        self.headers = headers
+        self.keep_alive = keep_alive
+        self.expect_continue = expect_continue
+        self.has_body = has_body
+        self.content_length = content_length
+
+    def __repr__(self) -> str:
+        return f"<RequestHead {self.method} {self.target} HTTP/{self.version[0]}.{self.version[1]}>"
 
 
 class _EndOfMessage:
@@ -92,255 +119,168 @@ class _EndOfMessage:
 END_OF_MESSAGE = _EndOfMessage()
 
 
-class _State(enum.Enum):
-    REQUEST_LINE = "request line"
-    HEADERS = "headers"
-    BODY = "body"
-    CHUNK_SIZE = "chunk size"
-    CHUNK_DATA = "chunk data"
-    CHUNK_CRLF = "chunk end"
-    TRAILERS = "trailers"
-    END = "end"
+def _status_of(exc: httptools.HttpParserError) -> HttpError:
+    """llhttp's refusal as our status: 505 for a version, 501 for a transfer coding, else 400."""
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, httptools.HttpParserCallbackError) and isinstance(exc.__context__, HttpError):
+        return exc.__context__
+    if text == "Invalid HTTP version":
+        return HttpError(505, "only HTTP/1.x is supported")
+    if text == "Request has invalid `Transfer-Encoding`":
+        return HttpError(501, "only the chunked transfer coding is supported")
+    return HttpError(400, text)
 
 
 class RequestParser:
     """Incremental parser of pipelined HTTP/1.x requests on one connection.
 
     ``max_request_line``: longest request line in bytes, line end excluded (414).
-    ``max_header_size``: largest header section in bytes, line ends and the
-    closing empty line included (431); chunked trailers get the same limit.
+    ``max_header_size``: largest header section in bytes, line ends and the closing empty
+    line included (431). ``max_body``: largest request body in bytes (413); None: no limit.
     """
 
-    def __init__(self, max_request_line: int = 8192, max_header_size: int = 65536) -> None:
+    def __init__(self, max_request_line: int = 8192, max_header_size: int = 65536,
+                 max_body: int | None = None) -> None:
         self._max_line = max_request_line
         self._max_header = max_header_size
-        self._buf = bytearray()
-        self._scan = 0  # buffer offset up to which no line end was found
-        self._state = _State.REQUEST_LINE
+        self._max_body = max_body
+        self._parser = httptools.HttpRequestParser(self)
+        self._events: deque = deque()
         self._error: HttpError | None = None
-        self._reset_request()
+        self._done = False         # after an Upgrade/CONNECT: nothing more is parsed
+        self._started = False      # a request's first byte arrived; its head is not complete
+        self._in_body = False      # a head is complete, its message is not
+        self._head_bytes = 0       # bytes fed while a head was incomplete (the in-progress bound)
+        self._url: list[bytes] = []
+        self._url_len = 0
+        self._headers: list[tuple[str, str]] = []
+        self._header_len = 2       # the closing empty line
+        self._body_len = 0
+        self._pending_ends = 0     # END_OF_MESSAGE events queued
 
-    def _reset_request(self) -> None:
-        self._header_bytes = 0
-        self._skipped = 0
-        self._head: RequestHead | None = None
-        self._remaining = 0
-
-    @property
-    def buffered(self) -> int:
-        """Bytes held: unparsed input (bodies are dropped as they arrive)."""
-        return len(self._buf)
+    # -- what the protocol asks ---------------------------------------------------------------
 
     @property
     def in_head(self) -> bool:
-        """True while waiting for (the rest of) a request line or header section."""
-        return self._state in (_State.REQUEST_LINE, _State.HEADERS)
+        """No request body is being read: the next bytes belong to a request head."""
+        return self._started or not self._in_body
 
     @property
     def request_started(self) -> bool:
-        """True once any byte of the next request (even a blank line) has arrived."""
-        return self._state is not _State.REQUEST_LINE or bool(self._buf) or self._skipped > 0
+        """Part of a request head has arrived (not yet complete)."""
+        return self._started
+
+    @property
+    def idle(self) -> bool:
+        """Nothing of a next request received and nothing queued: a keep-alive pause."""
+        return not self._started and not self._in_body and not self._events
+
+    @property
+    def complete_requests_queued(self) -> int:
+        """Requests fully received and not yet handed out by next_event()."""
+        return self._pending_ends
 
     def feed(self, data: bytes) -> None:
-        """Append received bytes; parse them with ``next_event()``."""
-        if self._error is None:
-            self._buf += data
+        """Parse ``data`` now; its events (or the error) wait for next_event()."""
+        if self._error is not None or self._done:
+            return
+        started_before = self._started
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._done = True  # the head and its end are queued; what follows is not HTTP/1.1
+        except httptools.HttpParserError as exc:
+            if not self._done:  # after a Connection: close request, llhttp refuses what follows
+                self._error = _status_of(exc)
+            return
+        if self._started:
+            self._head_bytes = self._head_bytes + len(data) if started_before else len(data)
+            if self._head_bytes > self._max_line + self._max_header:
+                self._refuse_incomplete_head()
 
     def next_event(self) -> RequestHead | _EndOfMessage | None:
-        """Return the next event, or None if more data is needed; raise HttpError."""
+        if self._events:
+            event = self._events.popleft()
+            if event is END_OF_MESSAGE:
+                self._pending_ends -= 1
+            return event
         if self._error is not None:
             raise self._error
-        try:
-            return self._step()
-        except HttpError as exc:
-            self._error = exc
-            self._buf.clear()
-            raise
+        return None
 
-    def _step(self) -> RequestHead | _EndOfMessage | None:
-        while True:
-            state = self._state
-            if state is _State.REQUEST_LINE:
-                line = self._take_line(self._max_line + 2, 414, "request line too long")
-                if line is None:
-                    return None
-                if line:
-                    self._head = self._parse_request_line(line)
-                    self._state = _State.HEADERS
-                else:
-                    self._skip_blank_line()
-            elif state is _State.HEADERS or state is _State.TRAILERS:
-                line = self._take_header_line()
-                if line is None:
-                    return None
-                if line:
-                    self._add_field(line)
-                elif state is _State.HEADERS:
-                    return self._finish_head()
-                else:
-                    self._state = _State.END
-            elif state is _State.END:
-                self._state = _State.REQUEST_LINE
-                self._reset_request()
-                return END_OF_MESSAGE
-            elif not self._step_body(state):
-                return None
-
-    def _step_body(self, state: _State) -> bool:
-        """Advance through a body; False when more data is needed."""
-        if state is _State.BODY or state is _State.CHUNK_DATA:
-            dropped = min(self._remaining, len(self._buf))
-            self._consume(dropped)
-            self._remaining -= dropped
-            if self._remaining:
-                return False
-            self._state = _State.END if state is _State.BODY else _State.CHUNK_CRLF
-        elif state is _State.CHUNK_SIZE:
-            line = self._take_line(_MAX_CHUNK_LINE, 400, "chunk size line too long")
-            if line is None:
-                return False
-            size = _parse_chunk_size(line)
-            self._remaining = size
-            self._state = _State.CHUNK_DATA if size else _State.TRAILERS
-            self._header_bytes = 0  # trailers get a header section's limit of their own
-        else:  # CHUNK_CRLF: the line end that closes a chunk's data
-            line = self._take_line(2, 400, "chunk data not followed by CRLF")
-            if line is None:
-                return False
-            if line:
-                raise HttpError(400, "chunk data longer than its size")
-            self._state = _State.CHUNK_SIZE
-        return True
-
-    def _consume(self, n: int) -> None:
-        del self._buf[:n]
-        self._scan = 0
-
-    def _take_line(self, limit: int, status: int, detail: str) -> bytes | None:
-        """Remove and return one line without its end, or None if incomplete.
-
-        ``limit`` bounds the raw line, line end included; exceeding it (even
-        before the line is complete) raises HttpError(status).
-        """
-        nl = self._buf.find(b"\n", self._scan)
-        if nl < 0:
-            self._scan = len(self._buf)
-            if self._scan >= limit:
-                raise HttpError(status, detail)
-            return None
-        if nl + 1 > limit:
-            raise HttpError(status, detail)
-        end = nl - 1 if nl and self._buf[nl - 1] == 0x0D else nl
-        line = bytes(self._buf[:end])
-        self._consume(nl + 1)
-        if b"\r" in line:
-            raise HttpError(400, "bare CR in a line")
-        return line
-
-    def _take_header_line(self) -> bytes | None:
-        before = len(self._buf)
-        limit = self._max_header - self._header_bytes
-        line = self._take_line(limit, 431, "header section too large")
-        if line is not None:
-            self._header_bytes += before - len(self._buf)
-        return line
-
-    def _skip_blank_line(self) -> None:
-        # RFC 9112 2.2: ignore empty lines before a request line, but not forever.
-        self._skipped += 1
-        if self._skipped > 4:
-            raise HttpError(400, "too many empty lines before the request line")
-
-    def _parse_request_line(self, line: bytes) -> RequestHead:
-        if len(line) > self._max_line:
-            raise HttpError(414, "request line too long")
-        parts = line.split(b" ")
-        if len(parts) != 3:
-            raise HttpError(400, "request line is not 'METHOD TARGET HTTP/x.y'")
-        method, target, version = parts
-        if not _TOKEN.fullmatch(method):
-            raise HttpError(400, "invalid method")
-        if not _TARGET.fullmatch(target):
-            raise HttpError(400, "invalid request target")
-        match = _VERSION.fullmatch(version)
-        if not match:
-            raise HttpError(400, "invalid HTTP version")
-        major, minor = int(match[1]), int(match[2])
-        if major != 1:
-            raise HttpError(505, f"HTTP/{major}.{minor} is not supported")
-        return RequestHead(method.decode("ascii"), target.decode("ascii"), (major, minor))
-
-    def _add_field(self, line: bytes) -> None:
-        if line[:1] in (b" ", b"\t"):
-            raise HttpError(400, "obsolete line folding in a header")
-        name, sep, value = line.partition(b":")
-        if not sep or not _TOKEN.fullmatch(name):
-            raise HttpError(400, "invalid header field name")
-        value = value.strip(b" \t")
-        if _BAD_VALUE_CHAR.search(value):
-            raise HttpError(400, "control character in a header value")
-        if self._state is _State.HEADERS:
-            assert self._head is not None
-            self._head.headers.append((name.decode("ascii").lower(), value.decode("latin-1")))
-
-    def _finish_head(self) -> RequestHead:
-        head = self._head
-        assert head is not None
-        framing = _framing(head)
-        if framing == "chunked":
-            self._state = _State.CHUNK_SIZE
-            head.has_body = True
-        elif framing:
-            self._remaining = framing
-            self._state = _State.BODY
-            head.has_body = True
+    def _refuse_incomplete_head(self) -> None:
+        line = len(self._parser.get_method() or b"") + self._url_len + 10
+        if self._headers or (self._url_len and self._head_bytes > line + 2):
+            self._error = HttpError(431, f"request header section over {self._max_header} bytes")
         else:
-            self._state = _State.END
-        return head
+            self._error = HttpError(414, f"request line over {self._max_line} bytes")
 
+    # -- llhttp's callbacks (run inside feed) ----------------------------------------------
 
-def _header_values(head: RequestHead, name: str) -> list[str]:
-    return [value for key, value in head.headers if key == name]
+    def on_message_begin(self) -> None:
+        self._started = True
+        self._head_bytes = 0
+        self._url = []
+        self._url_len = 0
+        self._headers = []
+        self._header_len = 2
+        self._body_len = 0
 
+    def on_url(self, url: bytes) -> None:
+        self._url.append(url)
+        self._url_len += len(url)
+        line = len(self._parser.get_method()) + self._url_len + 10  # 2 spaces, "HTTP/1.1"
+        if line > self._max_line:
+            raise HttpError(414, f"request line over {self._max_line} bytes")
 
-def _tokens(values: list[str]) -> list[str]:
-    return [t.strip().lower() for v in values for t in v.split(",") if t.strip()]
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_len += len(name) + len(value) + 4
+        if self._header_len > self._max_header:
+            raise HttpError(431, f"request header section over {self._max_header} bytes")
+        self._headers.append((name.decode("latin-1").lower(), value.decode("latin-1")))
 
+    def on_headers_complete(self) -> None:
+        self._started = False
+        self._events.append(self._make_head())
+        self._in_body = True
 
-def _framing(head: RequestHead) -> int | str:
-    """Check Host/Connection/Expect; return the body length or "chunked"."""
-    hosts = _header_values(head, "host")
-    if len(hosts) > 1 or (head.version >= (1, 1) and not hosts):
-        raise HttpError(400, "an HTTP/1.1 request needs exactly one Host header")
-    connection = _tokens(_header_values(head, "connection"))
-    if head.version >= (1, 1):
-        head.keep_alive = "close" not in connection
-        expect = _header_values(head, "expect")
-        head.expect_continue = [e.lower() for e in expect] == ["100-continue"]
-    else:
-        head.keep_alive = "keep-alive" in connection and "close" not in connection
-    coding_values = _header_values(head, "transfer-encoding")
-    codings = _tokens(coding_values)
-    lengths = [t.strip() for v in _header_values(head, "content-length") for t in v.split(",")]
-    if coding_values:
-        if not codings:
-            raise HttpError(400, "empty Transfer-Encoding")
-        if lengths:
-            raise HttpError(400, "both Content-Length and Transfer-Encoding")
-        if head.version < (1, 1):
+    def on_body(self, body: bytes) -> None:
+        self._body_len += len(body)
+        if self._max_body is not None and self._body_len > self._max_body:
+            raise HttpError(413, f"request body over {self._max_body} bytes")
+
+    def on_message_complete(self) -> None:
+        self._in_body = False
+        self._done = not self._parser.should_keep_alive()
+        self._events.append(END_OF_MESSAGE)
+        self._pending_ends += 1
+
+    def _make_head(self) -> RequestHead:
+        parser = self._parser
+        major, _, minor = parser.get_http_version().partition(".")
+        version = (int(major), int(minor or 0))
+        if version[0] != 1:
+            raise HttpError(505, f"HTTP/{major}.{minor} is not supported")
+        hosts = chunked = expect = 0
+        content_length = None
+        for name, value in self._headers:
+            if name == "host":
+                hosts += 1
+            elif name == "content-length":
+                content_length = int(value)  # llhttp checked: digits, no overflow, no conflict
+            elif name == "transfer-encoding":  # llhttp checked that chunked comes last
+                if value.strip().lower() != "chunked":
+                    raise HttpError(501, f"transfer coding {value!r}: only chunked is supported")
+                chunked = 1
+            elif name == "expect":
+                expect = value.lower() == "100-continue"
+        if chunked and version < (1, 1):  # RFC 9112 §6.1: faulty framing
             raise HttpError(400, "Transfer-Encoding in an HTTP/1.0 request")
-        if codings != ["chunked"]:
-            raise HttpError(501, f"transfer coding {', '.join(codings)!r} is not supported")
-        return "chunked"
-    if not lengths:
-        return 0
-    if any(not v.isdigit() or not v.isascii() for v in lengths) or len(set(lengths)) != 1:
-        raise HttpError(400, "invalid Content-Length")
-    return int(lengths[0])
-
-
-def _parse_chunk_size(line: bytes) -> int:
-    size = line.split(b";", 1)[0].strip(b" \t")
-    if not _HEX.fullmatch(size):
-        raise HttpError(400, "invalid chunk size")
-    return int(size, 16)
+        if version == (1, 1) and hosts != 1:
+            raise HttpError(400, f"an HTTP/1.1 request needs exactly one Host header, got {hosts}")
+        if self._max_body is not None and content_length is not None and content_length > self._max_body:
+            raise HttpError(413, f"Content-Length {content_length} over {self._max_body} bytes")
+        return RequestHead(
+            parser.get_method().decode("ascii"), b"".join(self._url).decode("latin-1"), version,
+            self._headers, parser.should_keep_alive() and not parser.should_upgrade(),
+            bool(expect), bool(chunked or content_length), content_length)
