@@ -53,6 +53,10 @@ class Dispatcher:
             elif heap:
                 deadline = timers.next_deadline()
                 timeout = None if deadline is None else max(0.0, deadline - monotonic())
+                # The kernel call has a limit (epoll/poll: INT_MAX ms): past it, wake early
+                # and wait again, as libevent clamps to MAX_EPOLL_TIMEOUT_MSEC.
+                if timeout is not None and timeout > self._backend.max_wait:
+                    timeout = self._backend.max_wait
             else:
                 timeout = None
             self.n_iterations += 1

@@ -12,6 +12,11 @@ from __future__ import annotations
 from ..flags import EV_CLOSED, EV_READ, EV_WRITE
 
 IO_BITS = EV_READ | EV_WRITE | EV_CLOSED
+#: epoll_wait()/poll() take an int of milliseconds: INT_MAX ms, ~24.86 days (whole seconds).
+WAIT_LIMIT_INT_MS = float((2**31 - 1) // 1000)
+#: select()/kevent() take a timeval/timespec, which CPython converts through its 64-bit
+#: nanosecond time type (~292 years); 1e9 s (~31 years) stays well inside it.
+WAIT_LIMIT_TIMESPEC = 1e9
 
 
 class Backend:
@@ -23,6 +28,9 @@ class Backend:
     need_reinit = False
     #: raw readiness value → EV_* bits; a backend that reports EV bits already uses Identity.
     ev_bits: dict
+    #: The longest wait (seconds) the kernel call accepts; the loop never asks for more and
+    #: simply waits again (libevent's MAX_EPOLL_TIMEOUT_MSEC). Each backend states its own.
+    max_wait = WAIT_LIMIT_TIMESPEC
 
     def add(self, fd: int, old: int, new: int) -> None:
         """Start watching `new` bits on fd; `old` is what was watched before."""

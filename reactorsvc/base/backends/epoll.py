@@ -17,7 +17,7 @@ import errno
 import select
 
 from ..flags import EV_CLOSED, EV_ET, EV_FEATURE_EARLY_CLOSE, EV_FEATURE_ET, EV_FEATURE_O1, EV_READ, EV_WRITE
-from ._interface import Backend, Translation
+from ._interface import WAIT_LIMIT_INT_MS, Backend, Translation
 
 _IN, _OUT, _RDHUP = select.EPOLLIN, select.EPOLLOUT, select.EPOLLRDHUP
 _HUP_ERR = select.EPOLLHUP | select.EPOLLERR
@@ -51,6 +51,7 @@ def _to_ev(mask: int) -> int:
 class EpollBackend(Backend):
     name = "epoll"
     features = EV_FEATURE_ET | EV_FEATURE_O1 | EV_FEATURE_EARLY_CLOSE
+    max_wait = WAIT_LIMIT_INT_MS
     need_reinit = True
 
     def __init__(self) -> None:

@@ -11,7 +11,7 @@ import errno
 import select
 
 from ..flags import EV_ET, EV_FEATURE_ET, EV_FEATURE_FDS, EV_FEATURE_O1, EV_READ, EV_WRITE
-from ._interface import Backend, identity
+from ._interface import WAIT_LIMIT_TIMESPEC, Backend, identity
 
 _GONE = (errno.EBADF, errno.ENOENT)
 
@@ -19,6 +19,7 @@ _GONE = (errno.EBADF, errno.ENOENT)
 class KqueueBackend(Backend):
     name = "kqueue"
     features = EV_FEATURE_ET | EV_FEATURE_O1 | EV_FEATURE_FDS
+    max_wait = WAIT_LIMIT_TIMESPEC
     need_reinit = True
 
     def __init__(self) -> None:

@@ -13,7 +13,7 @@ import os
 import select
 
 from ..flags import EV_FEATURE_FDS, EV_READ, EV_WRITE
-from ._interface import Backend, Translation
+from ._interface import WAIT_LIMIT_INT_MS, Backend, Translation
 
 _IN, _OUT = select.POLLIN, select.POLLOUT
 _BAD = select.POLLHUP | select.POLLERR | select.POLLNVAL
@@ -32,6 +32,7 @@ def _to_ev(mask: int) -> int:
 class PollBackend(Backend):
     name = "poll"
     features = EV_FEATURE_FDS
+    max_wait = WAIT_LIMIT_INT_MS
     # A poll object inherited across fork while the parent's loop sat in poll() stays marked
     # busy ("concurrent poll() invocation"): the child needs a fresh one.
     need_reinit = True

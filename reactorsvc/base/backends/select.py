@@ -13,7 +13,7 @@ import os
 import select
 
 from ..flags import EV_FEATURE_FDS, EV_READ, EV_WRITE
-from ._interface import Backend, identity
+from ._interface import WAIT_LIMIT_TIMESPEC, Backend, identity
 
 FD_SETSIZE = 1024
 
@@ -21,6 +21,7 @@ FD_SETSIZE = 1024
 class SelectBackend(Backend):
     name = "select"
     features = EV_FEATURE_FDS
+    max_wait = WAIT_LIMIT_TIMESPEC
 
     def __init__(self) -> None:
         self.ev_bits = identity()
