@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from .backends import KNOWN_METHODS
-from .flags import _ALL_BASE_FLAGS, _ALL_FEATURES
+from .backends import KNOWN_METHODS, resolve_method
+from .flags import _ALL_BASE_FLAGS, _ALL_FEATURES, EVENT_BASE_FLAG_IGNORE_ENV
 
 
 def check_int(value: object, name: str) -> int:
@@ -73,3 +73,14 @@ class EventConfig:
         self.max_dispatch_interval = max_interval
         self.max_dispatch_callbacks = None if max_callbacks < 0 else max(1, max_callbacks)
         self.limit_callbacks_after_prio = min_priority
+
+    def resolve_method(self) -> str:
+        """The backend an EventBase built from this config would use ("epoll", ...), without
+        building one; ReactorError naming what is avoided, disabled or required when none fits.
+
+        Cheap: no kernel object is made. A backend that fits but then fails to initialise
+        (epoll_create failing with EMFILE, ...) is found only by EventBase(), which falls
+        through to the next one, so this names the method EventBase tries first.
+        """
+        return resolve_method(self.avoided, self.required_features,
+                              bool(self.flags & EVENT_BASE_FLAG_IGNORE_ENV))

@@ -69,9 +69,6 @@ class EventBase(Dispatcher, Lifecycle):
         flags = config.flags
         backend = choose_backend(config.avoided, config.required_features,
                                  bool(flags & EVENT_BASE_FLAG_IGNORE_ENV))
-        if backend is None:
-            raise ReactorError(f"no event backend fits this config (avoided: {sorted(config.avoided)}, "
-                               f"required features: {config.required_features:#x})")
         self._backend = backend
         self.method: str = backend.name
         self.features: int = backend.features

@@ -29,6 +29,16 @@ EV_FEATURE_O1 = 0x02
 EV_FEATURE_FDS = 0x04
 EV_FEATURE_EARLY_CLOSE = 0x08
 
+#: Feature names (EV_FEATURE_ without the prefix) → bits: the one table of these names.
+FEATURE_NAMES = {"ET": EV_FEATURE_ET, "O1": EV_FEATURE_O1, "FDS": EV_FEATURE_FDS,
+                 "EARLY_CLOSE": EV_FEATURE_EARLY_CLOSE}
+
+
+def feature_names(mask: int) -> str:
+    """'ET|EARLY_CLOSE' for a feature mask; 'none' for 0."""
+    return "|".join(name for name, bit in FEATURE_NAMES.items() if mask & bit) or "none"
+
+
 _ALL_EVENT_BITS = (EV_TIMEOUT | EV_READ | EV_WRITE | EV_SIGNAL | EV_PERSIST | EV_ET
                    | EV_FINALIZE | EV_CLOSED)
 _ALL_LOOP_FLAGS = EVLOOP_ONCE | EVLOOP_NONBLOCK | EVLOOP_NO_EXIT_ON_EMPTY
