@@ -146,11 +146,14 @@ class Dispatcher:
                 popped += 1
                 ev._active = False
                 res = ev._res
+                ncalls = ev._ncalls
                 if not ev._events & EV_PERSIST:
                     if ev._inserted or ev._timer is not None:
                         self._del_locked(ev)
                 elif ev._interval is not None:
                     self._reschedule_persist_locked(ev, res)
+                if ncalls > 1:
+                    ev._ncalls = ncalls  # the delete above zeroed it; a delete() in the callback will again
                 if not ev._internal:
                     count += 1
                 if locked:
@@ -170,8 +173,8 @@ class Dispatcher:
                         ev._callback(ev._fd, res, ev._arg)
                     except Exception:
                         _log.error("callback_failed", ev=repr(ev), fd=ev._fd, what=res, exc_info=True)
-                if ev._ncalls > 1 and ev._inserted:
-                    self._activate_locked(ev, res, ev._ncalls - 1)  # one run per delivered signal
+                if ncalls > 1:
+                    self._run_again_locked(ev, res, ncalls - 1)
                 if self._break or self._continue:
                     count += 1  # counts as a run for EVLOOP_ONCE, as -1 does below
                     break
@@ -220,11 +223,14 @@ class Dispatcher:
                 popped += 1
                 ev._active = False
                 res = ev._res
+                ncalls = ev._ncalls
                 if not ev._events & EV_PERSIST:
                     if ev._inserted or ev._timer is not None:
                         self._del_locked(ev)
                 elif ev._interval is not None:
                     self._reschedule_persist_locked(ev, res)
+                if ncalls > 1:
+                    ev._ncalls = ncalls  # the delete above zeroed it; a delete() in the callback will again
                 if not ev._internal:
                     count += 1
                 self._current = ev
@@ -240,8 +246,8 @@ class Dispatcher:
                     self._current = None
                     if self._waiters:
                         self._cond.notify_all()
-                if ev._ncalls > 1 and ev._inserted:
-                    self._activate_locked(ev, res, ev._ncalls - 1)  # one run per delivered signal
+                if ncalls > 1:
+                    self._run_again_locked(ev, res, ncalls - 1)
                 if self._break or self._continue:
                     return -1
                 if limit is not None and count >= limit:
@@ -253,6 +259,16 @@ class Dispatcher:
             # Popped events leave the count here, once, rather than per callback.
             self._nactive -= popped
             self._running_prio = _NO_PRIO
+
+    def _run_again_locked(self, ev: Any, res: int, left: int) -> None:
+        """A signal event owed `left` more runs (one per delivery, libevent's ncalls) has run
+        once; a delete() from its callback zeroed _ncalls and cancels them."""
+        if not ev._ncalls:
+            return
+        if ev._active:  # delivered again meanwhile: owe both
+            ev._ncalls += left
+        else:
+            self._activate_locked(ev, res, left)
 
     def _reschedule_persist_locked(self, ev: Any, res: int) -> None:
         """libevent's persist rule: after a timeout, old deadline + interval; after I/O,

@@ -179,8 +179,11 @@ class Event:
         """Make the event active with `res` bits, as if they happened. Thread-safe."""
         if type(res) is not int:
             check_int(res, "res")
-        if ncalls != 1 and check_int(ncalls, "ncalls") < 1:
-            raise ValueError(f"ncalls must be >= 1, got {ncalls}")
+        if ncalls != 1:
+            if check_int(ncalls, "ncalls") < 1:
+                raise ValueError(f"ncalls must be >= 1, got {ncalls}")
+            if not self._events & EV_SIGNAL:
+                ncalls = 1  # libevent: the count means something for signal events only
         base = self._base
         if self._freed or base._freed or base._needs_reinit:
             self._check_alive()
@@ -206,7 +209,12 @@ class Event:
                 notifier.notify()
 
     def pending(self, what: int = _ALL_PENDING) -> int:
-        """The bits of `what` the event is pending or active for."""
+        """The bits of `what` the event is pending or active for. ReactorError after free()."""
+        if self._freed:
+            raise ReactorError("event used after free()")
+        return self._pending_bits() & what
+
+    def _pending_bits(self) -> int:
         flags = 0
         if self._inserted:
             flags |= self._events & (_IO | EV_SIGNAL)
@@ -214,7 +222,7 @@ class Event:
             flags |= self._res
         if self._timer is not None:
             flags |= EV_TIMEOUT
-        return flags & what
+        return flags
 
     def finalize(self, callback: Callable[[Event, Any], Any]) -> None:
         """Delete without waiting; callback(event, arg) runs in the loop once the event can
@@ -240,7 +248,8 @@ class Event:
         self._freed = True
 
     def __repr__(self) -> str:
-        return (f"<Event fd={self._fd} events={self._events:#x} pending={self.pending():#x} "
+        state = "freed" if self._freed else f"pending={self._pending_bits():#x}"
+        return (f"<Event fd={self._fd} events={self._events:#x} {state} "
                 f"priority={self._priority} callback={getattr(self._callback, '__qualname__', self._callback)}>")
 
 

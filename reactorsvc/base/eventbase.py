@@ -222,6 +222,7 @@ class EventBase(Dispatcher, Lifecycle):
             else:
                 self._io.remove(ev)
         ev._interval = None
+        ev._ncalls = 0  # a signal event's remaining runs are cancelled (libevent's pncalls)
         was_counted = ev._counted
         self._recount_locked(ev)
         return earliest or (was_counted and not self._nevents)
@@ -317,6 +318,10 @@ class EventBase(Dispatcher, Lifecycle):
             try:
                 return self._run_locked(flags)
             finally:
+                # A break/exit in the last callback of an EVLOOP_ONCE/NONBLOCK pass ends the
+                # loop before the next pass sees it: it still describes this loop().
+                self._got_break = self._got_break or self._break
+                self._got_exit = self._got_exit or self._exit
                 self._running = None
                 self._now_cache = None
                 self._break = self._exit = self._continue = False
@@ -388,18 +393,23 @@ class EventBase(Dispatcher, Lifecycle):
         check_int(events, "events")
         if events & (EV_SIGNAL | EV_PERSIST):
             raise ValueError("events: once() does not take EV_SIGNAL or EV_PERSIST")
+        if not events & (EV_TIMEOUT | _IO):
+            raise ValueError(f"events: once() needs EV_TIMEOUT or an I/O bit (EV_READ, EV_WRITE, "
+                             f"EV_CLOSED), got {events:#x}")
         if timeout is not None:
             timeout = _check_timeout(timeout)
         ev = Event(self, fd, events, callback, arg)
         with self._lock:
             self._check_usable()
-            if not events & _IO and timeout is None:
-                timeout = 0.0
-            if timeout is not None and timeout == 0:
+            if not events & _IO and not timeout:
+                # A pure timeout of None or 0 runs on the next pass (event_base_once, NULL tv);
+                # with I/O, a 0 timeout is a timer like add(0)'s, so a ready fd adds its bits.
                 self._activate_locked(ev, EV_TIMEOUT)
-                self._wake()
-            elif self._add_locked(ev, timeout):
-                self._wake()
+                wake = True
+            else:
+                wake = self._add_locked(ev, timeout)
+        if wake:
+            self._wake()
 
     def init_common_timeout(self, duration: float) -> float:
         """A timeout value (a float subclass) whose events share one FIFO: O(1) add/delete."""

@@ -3,13 +3,28 @@
 Several events may watch one fd; the backend sees only the union of their interests and is
 called only when a per-fd count of readers, writers or close-watchers crosses 0↔1. A backend
 error (closed fd, EPERM on a regular file, fd too large for select) propagates before any
-state changes, so a failed add leaves nothing behind. Not thread-safe: the base's lock is held.
+state changes, so a failed add leaves nothing behind; an fd no process could have open (past
+RLIMIT_NOFILE or a C int) is a ValueError naming `fd`. Not thread-safe: the base's lock is held.
 """
 
 from __future__ import annotations
 
+import errno
+import resource
+
 from .backends import Backend
 from .flags import EV_CLOSED, EV_ET, EV_READ, EV_WRITE
+
+
+def _raise_if_impossible_fd(fd: int, exc: Exception) -> None:
+    """ValueError naming `fd` when the kernel refused an fd that cannot be open at all."""
+    if isinstance(exc, OverflowError):
+        raise ValueError(f"fd: {fd} is not a file descriptor (larger than a C int)") from None
+    if exc.errno == errno.EBADF:
+        limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        if limit != resource.RLIM_INFINITY and fd >= limit:
+            raise ValueError(f"fd: {fd} is not below this process's fd limit "
+                             f"(RLIMIT_NOFILE {limit})") from None
 
 
 class FdSlot:
@@ -48,7 +63,11 @@ class IoMap:
         if bits & EV_CLOSED and not (slot and slot.nclose):
             new |= EV_CLOSED
         if new:
-            self.backend.add(fd, old, new | (bits & EV_ET))
+            try:
+                self.backend.add(fd, old, new | (bits & EV_ET))
+            except (OSError, OverflowError) as exc:
+                _raise_if_impossible_fd(fd, exc)
+                raise
         if slot is None:
             slot = self.slots[fd] = FdSlot()
         slot.et = bool(bits & EV_ET)

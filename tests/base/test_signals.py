@@ -210,3 +210,49 @@ def test_deleting_a_signal_event_outside_the_main_thread_is_a_reactor_error(back
     assert len(errors) == 1 and isinstance(errors[0], ReactorError), errors
     assert ev.pending(EV_SIGNAL) == EV_SIGNAL  # still there
     ev.delete()
+
+
+def test_a_signal_event_activated_with_ncalls_3_runs_3_times(backend):
+    calls = []
+    ev = Event.signal(backend, SIG, lambda fd, what, arg: calls.append(what))
+    ev.activate(EV_SIGNAL, 3)  # not added: libevent runs it ncalls times all the same
+    backend.loop(EVLOOP_NONBLOCK)
+    assert calls == [EV_SIGNAL] * 3
+    ev.add()
+    ev.activate(EV_SIGNAL, 3)
+    backend.loop(EVLOOP_NONBLOCK)
+    assert calls == [EV_SIGNAL] * 6
+    ev.delete()
+
+
+def test_deleting_a_signal_event_in_its_callback_cancels_the_runs_still_owed(backend):
+    calls = []
+
+    def cb(fd, what, arg):
+        calls.append(what)
+        ev.delete()
+
+    ev = Event.signal(backend, SIG, cb)
+    ev.add()
+    ev.activate(EV_SIGNAL, 3)
+    backend.loop(EVLOOP_NONBLOCK)
+    assert calls == [EV_SIGNAL]
+
+
+def test_ncalls_means_nothing_for_a_non_signal_event(backend):
+    calls = []
+    ev = Event.timer(backend, lambda fd, what, arg: calls.append(what))
+    ev.activate(EV_TIMEOUT, 3)
+    backend.loop(EVLOOP_NONBLOCK)
+    assert calls == [EV_TIMEOUT]
+
+
+def test_two_deliveries_to_a_non_persistent_signal_event_are_not_merged(backend):
+    calls = []
+    ev = Event(backend, SIG, EV_SIGNAL, lambda fd, what, arg: calls.append(what))
+    ev.add()
+    _kill()
+    _kill()
+    backend.loopexit(2.0)  # a bound in case a signal is lost
+    backend.loop(EVLOOP_ONCE)
+    assert calls == [EV_SIGNAL, EV_SIGNAL]  # evsig counts ncaught: one run per delivery

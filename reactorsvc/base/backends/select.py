@@ -30,8 +30,8 @@ class SelectBackend(Backend):
 
     def add(self, fd: int, old: int, new: int) -> None:
         if fd >= FD_SETSIZE:
-            raise ValueError(f"fd {fd} is too large for the select backend (FD_SETSIZE is {FD_SETSIZE}); "
-                             "use epoll or poll")
+            raise ValueError(f"fd: {fd} is too large for the select backend (FD_SETSIZE is "
+                             f"{FD_SETSIZE}); use epoll or poll")
         os.fstat(fd)
         if new & EV_READ:
             self._readers.add(fd)
