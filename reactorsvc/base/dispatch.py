@@ -9,11 +9,8 @@ from __future__ import annotations
 from time import monotonic
 from typing import Any
 
-import structlog
-
 from .flags import EV_PERSIST, EV_TIMEOUT, EVLOOP_NO_EXIT_ON_EMPTY, EVLOOP_NONBLOCK, EVLOOP_ONCE
 
-_log = structlog.get_logger("reactorsvc.base")
 _NO_PRIO = -1  # no queue is running: no activation pre-empts anything
 
 
@@ -64,11 +61,13 @@ class Dispatcher:
             backend = self._backend
             self._now_cache = None
             if locked:
+                self._sleeping = True  # from now on a mutator's change must wake us
                 lock.release()
                 try:
                     ready = backend.dispatch(timeout)
                 finally:
                     lock.acquire()
+                    self._sleeping = False
             else:
                 ready = backend.dispatch(timeout)
             now = monotonic()
@@ -100,8 +99,10 @@ class Dispatcher:
                 self._expire_timers_locked(now)
             # 6. callbacks, then 7. ONCE / NONBLOCK
             if self._nactive or self._deferred:
-                if simple and not self._deferred:
-                    ran = self._run_single_queue_locked(activeq[0])
+                if simple and not self._deferred:  # skip the walk over priorities
+                    ran = self._run_queue_locked(activeq[0], 0)
+                    if ran < 0:
+                        ran = 1  # cut short by loopbreak(): it ran, for EVLOOP_ONCE
                 else:
                     ran = self._process_active_locked()
                 if once and ran and not self._nactive and not self._deferred:
@@ -128,13 +129,39 @@ class Dispatcher:
                         self._nevents -= 1
             activate(ev, EV_TIMEOUT)
 
-    def _run_single_queue_locked(self, queue) -> int:
-        """_process_queue_locked for a base with one priority and no dispatch limits: nothing
-        can pre-empt the queue and nothing bounds it, so those checks go. Keep the two in step.
+    def _process_active_locked(self) -> int:
+        """Run active callbacks by priority, then deferred calls; the non-internal count."""
+        ran = 0
+        for prio, queue in enumerate(self._activeq):
+            if queue:
+                count = self._run_queue_locked(queue, prio)
+                if count < 0:
+                    ran += 1
+                    break
+                ran += count
+                if count:
+                    break
+        if self._deferred and not self._break and not self._continue:
+            count = self._process_deferred_locked()
+            ran += count if count >= 0 else 1
+            self.n_callbacks += count if count >= 0 else 1
+        return ran
+
+    def _run_queue_locked(self, queue, prio: int) -> int:
+        """Run one priority's queue: the non-internal callbacks run, or -1 when loopbreak() or
+        loopcontinue() cut it short. Stops early at the dispatch limits for prio >= min_priority.
+
+        The hot path: one popleft, a few slot reads, the lock released around the callback.
         """
+        limit = endtime = None
+        if prio >= self._limit_prio:
+            limit = self._max_callbacks
+            if self._max_interval is not None:
+                endtime = monotonic() + self._max_interval
         locked = self._locked
         lock = self._lock
         count = popped = 0
+        self._running_prio = prio
         try:
             # `while True` + break, not `while queue:`: CPython 3.11 counts only unconditional
             # backward jumps towards specialising a function, and this loop may run a whole
@@ -161,91 +188,18 @@ class Dispatcher:
                     lock.release()
                     try:
                         ev._callback(ev._fd, res, ev._arg)
-                    except Exception:
-                        _log.error("callback_failed", ev=repr(ev), fd=ev._fd, what=res, exc_info=True)
+                    except Exception as exc:
+                        self._report_callback_error(ev, res, exc)
                     finally:
                         lock.acquire()
                         self._current = None
                         if self._waiters:
                             self._cond.notify_all()
-                else:
+                else:  # NOLOCK: one thread by contract, nobody waits on _current
                     try:
                         ev._callback(ev._fd, res, ev._arg)
-                    except Exception:
-                        _log.error("callback_failed", ev=repr(ev), fd=ev._fd, what=res, exc_info=True)
-                if ncalls > 1:
-                    self._run_again_locked(ev, res, ncalls - 1)
-                if self._break or self._continue:
-                    count += 1  # counts as a run for EVLOOP_ONCE, as -1 does below
-                    break
-            return count
-        finally:
-            self._nactive -= popped
-            self.n_callbacks += count
-
-    def _process_active_locked(self) -> int:
-        """Run active callbacks by priority, then deferred calls; the non-internal count."""
-        ran = 0
-        for prio, queue in enumerate(self._activeq):
-            if queue:
-                count = self._process_queue_locked(queue, prio)
-                if count < 0:
-                    ran += 1
-                    break
-                ran += count
-                if count:
-                    break
-        if self._deferred and not self._break and not self._continue:
-            count = self._process_deferred_locked()
-            ran += count if count >= 0 else 1
-        self.n_callbacks += ran
-        return ran
-
-    def _process_queue_locked(self, queue, prio: int) -> int:
-        """Run one priority's queue; -1 when loopbreak()/loopcontinue() cut it short.
-
-        The hot path: one popleft, a few slot reads, the lock released around the callback.
-        """
-        limit = endtime = None
-        if prio >= self._limit_prio:
-            limit = self._max_callbacks
-            if self._max_interval is not None:
-                endtime = monotonic() + self._max_interval
-        locked = self._locked
-        lock = self._lock
-        count = popped = 0
-        self._running_prio = prio
-        try:
-            while True:  # not `while queue:`, see _run_single_queue_locked
-                if not queue:
-                    break
-                ev = queue.popleft()
-                popped += 1
-                ev._active = False
-                res = ev._res
-                ncalls = ev._ncalls
-                if not ev._events & EV_PERSIST:
-                    if ev._inserted or ev._timer is not None:
-                        self._del_locked(ev)
-                elif ev._interval is not None:
-                    self._reschedule_persist_locked(ev, res)
-                if ncalls > 1:
-                    ev._ncalls = ncalls  # the delete above zeroed it; a delete() in the callback will again
-                if not ev._internal:
-                    count += 1
-                self._current = ev
-                if locked:
-                    lock.release()
-                try:
-                    ev._callback(ev._fd, res, ev._arg)
-                except Exception:
-                    _log.error("callback_failed", ev=repr(ev), fd=ev._fd, what=res, exc_info=True)
-                finally:
-                    if locked:
-                        lock.acquire()
-                    self._current = None
-                    if self._waiters:
-                        self._cond.notify_all()
+                    except Exception as exc:
+                        self._report_callback_error(ev, res, exc)
                 if ncalls > 1:
                     self._run_again_locked(ev, res, ncalls - 1)
                 if self._break or self._continue:
@@ -258,6 +212,7 @@ class Dispatcher:
         finally:
             # Popped events leave the count here, once, rather than per callback.
             self._nactive -= popped
+            self.n_callbacks += count
             self._running_prio = _NO_PRIO
 
     def _run_again_locked(self, ev: Any, res: int, left: int) -> None:
@@ -293,8 +248,8 @@ class Dispatcher:
                 lock.release()
             try:
                 fn(*args)
-            except Exception:
-                _log.error("deferred_call_failed", fn=repr(fn), exc_info=True)
+            except Exception as exc:
+                self._report_call_error(fn, exc, "call_soon() callback failed")
             finally:
                 if locked:
                     lock.acquire()

@@ -150,9 +150,11 @@ class Event:
         base = self._base
         with base._lock:
             self._check_alive()
-            base._remove_timer_locked(self)
+            wake = base._remove_timer_locked(self)
             self._interval = None
             base._recount_locked(self)
+        if wake:
+            base._wake()
 
     def delete(self, block: bool = True) -> None:
         """Make the event non-pending and non-active. Thread-safe.
@@ -195,18 +197,13 @@ class Event:
         try:
             if base._freed:  # freed by another thread since the check above
                 self._check_alive()
-            base._activate_locked(self, res, ncalls)
+            wake = base._activate_locked(self, res, ncalls)
         finally:
             lock.release()
-        # base._wake(), inlined: activate() from a callback is the hot case; the call costs
-        # 4.6 % of the instructions of an active-dispatch callback (benchmarks/icount.py).
-        # The lock block above is written out in add() as well: one helper taking the
-        # operation and *args cost 26 % of an active-dispatch callback and 7 % of a timer.
-        running = base._running
-        if running is not None and running != _get_ident():
-            notifier = base._notifier
-            if notifier is not None:
-                notifier.notify()
+        # The lock block is written out here and in add(): one helper taking the operation
+        # and *args costs more than the operation (hot path: see benchmarks/icount.py active).
+        if wake:
+            base._wake()
 
     def pending(self, what: int = _ALL_PENDING) -> int:
         """The bits of `what` the event is pending or active for. ReactorError after free()."""
@@ -236,7 +233,7 @@ class Event:
                 raise ReactorError("finalize() called twice")
             wake = base._del_locked(self)
             self._finalizing = True
-            base._defer_locked(callback, (self, self._arg))
+            wake |= base._defer_locked(callback, (self, self._arg))
         if wake:
             base._wake()
 

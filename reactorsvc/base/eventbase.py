@@ -14,6 +14,10 @@ Phase order of one loop iteration (written once, here):
 Thread contract: every public method may be called from any thread (unless the base was
 made with EVENT_BASE_FLAG_NOLOCK); calls that change what a sleeping loop waits for wake it
 through the notifier. Methods ending in `_locked` expect the base lock held.
+
+Lock and wake-up protocol (libevent's event_add_nolock_ and its notify result): a `_locked`
+mutator changes state and returns wake: bool, whether a loop waiting in another thread must
+see the change; the public method releases the lock, then calls `_wake()`, the one wake-up.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from .flags import (_ALL_LOOP_FLAGS, EV_CLOSED, EV_FINALIZE, EV_PERSIST, EV_READ
 from .dispatch import Dispatcher
 from .lifecycle import Finalizer, Lifecycle, live_bases
 from .notify import Notifier
+from .reporting import Reporting
 from .signals import SignalSource, _require_main_thread
 from .timers import CommonTimeout, TimerHeap
 
@@ -48,7 +53,7 @@ _IO = EV_READ | EV_WRITE | EV_CLOSED
 _MAX_PRIORITIES = 256
 
 
-class EventBase(Dispatcher, Lifecycle):
+class EventBase(Dispatcher, Lifecycle, Reporting):
     """A reactor: register Events, then loop() dispatches their callbacks. See module doc."""
 
     # Slots, not a __dict__: the loop reads and writes these on every pass, and slot access
@@ -59,7 +64,8 @@ class EventBase(Dispatcher, Lifecycle):
                  "_nactive", "_deferred", "_nevents", "_running", "_current", "_waiters",
                  "_break", "_exit", "_continue", "_running_prio", "_got_break", "_got_exit",
                  "_now_cache", "_max_callbacks", "_max_interval", "_limit_prio", "_freed",
-                 "_needs_reinit", "_notifier", "_notify_ev", "__weakref__")
+                 "_needs_reinit", "_notifier", "_notify_ev", "_exception_handler", "_sleeping",
+                 "__weakref__")
 
     def __init__(self, config: EventConfig | None = None) -> None:
         if config is None:
@@ -88,6 +94,9 @@ class EventBase(Dispatcher, Lifecycle):
         self._deferred: deque = deque()
         self._nevents = 0
         self._running: int | None = None
+        # True while the loop waits in the backend with the lock released: set and cleared
+        # by the loop thread with the lock held, read by mutators holding it.
+        self._sleeping = False
         self._current: Event | None = None
         self._waiters = 0
         self._break = self._exit = self._continue = False
@@ -102,6 +111,7 @@ class EventBase(Dispatcher, Lifecycle):
         self.n_callbacks = self.n_iterations = self.n_wakeups = 0
         self._notifier: Notifier | None = None
         self._notify_ev: Event | None = None
+        self._exception_handler: Callable[[EventBase, dict], Any] | None = None
         if self._locked:
             self._make_notifiable()
         live_bases.add(self)
@@ -110,17 +120,18 @@ class EventBase(Dispatcher, Lifecycle):
 
     # -- construction helpers -------------------------------------------------------------
 
-    def _internal_event(self, fd: int, callback: Callable) -> Event:
+    def _internal_event_locked(self, fd: int, callback: Callable) -> tuple[Event, bool]:
+        """A persistent EV_READ event of the base's own (not counted); (event, wake)."""
         ev = Event(self, fd, EV_READ | EV_PERSIST, callback)
         ev._internal = True
         ev._priority = 0
-        with self._lock:
-            self._add_locked(ev, None)
-        return ev
+        return ev, self._add_locked(ev, None)
 
     def _make_notifiable(self) -> None:
         self._notifier = Notifier()
-        self._notify_ev = self._internal_event(self._notifier.read_fd, self._drain_notifier)
+        with self._lock:  # no loop runs yet (construction, reinit): nothing to wake
+            self._notify_ev, _ = self._internal_event_locked(self._notifier.read_fd,
+                                                             self._drain_notifier)
 
     def _drain_notifier(self, fd: int, what: int, arg: Any) -> None:
         self.n_wakeups += 1
@@ -157,7 +168,7 @@ class EventBase(Dispatcher, Lifecycle):
         notify = False
         if ev._events & (_IO | EV_SIGNAL) and not ev._inserted:
             if ev._events & EV_SIGNAL:
-                self._signal_add_locked(ev)
+                notify = self._signal_add_locked(ev)
             else:
                 notify = self._io.add(ev)
             ev._inserted = True
@@ -193,6 +204,7 @@ class EventBase(Dispatcher, Lifecycle):
         return earliest is None or deadline < earliest
 
     def _remove_timer_locked(self, ev: Event) -> bool:
+        """Cancel ev's timeout; wake when it was the earliest deadline."""
         entry = ev._timer
         if entry is None:
             return False
@@ -227,13 +239,15 @@ class EventBase(Dispatcher, Lifecycle):
         self._recount_locked(ev)
         return earliest or (was_counted and not self._nevents)
 
-    def _activate_locked(self, ev: Event, res: int, ncalls: int = 1) -> None:
+    def _activate_locked(self, ev: Event, res: int, ncalls: int = 1) -> bool:
+        """Queue ev to run with `res`; True when a loop waiting in its backend must be woken
+        (only while _sleeping: never from the loop thread, the hot case)."""
         if ev._finalizing:
-            return
+            return False
         if ev._active:
             ev._res |= res
             ev._ncalls += ncalls if ev._events & EV_SIGNAL else 0
-            return
+            return False
         if ev._priority < self._running_prio:
             self._continue = True  # a better priority pre-empts the queue now running
         try:
@@ -246,10 +260,15 @@ class EventBase(Dispatcher, Lifecycle):
         ev._ncalls = ncalls
         queue.append(ev)
         self._nactive += 1
+        return self._sleeping
 
     def _wake(self) -> None:
-        """Wake the loop if it runs in another thread. Lock-free; callable with or without
-        the base lock (better without: the woken loop then does not block on it)."""
+        """The one wake-up: notify the loop if it runs in another thread (coalesced).
+
+        Lock protocol: a `_locked` mutator returns whether its change matters to a waiting
+        loop (wake: bool); only the public method calls this, after releasing the lock, so
+        the woken loop does not block on the lock it still holds. Lock-free.
+        """
         running = self._running
         if running is not None and running != get_ident() and self._notifier is not None:
             self._notifier.notify()
@@ -267,9 +286,10 @@ class EventBase(Dispatcher, Lifecycle):
         finally:
             self._waiters -= 1
 
-    def _defer_locked(self, fn: Callable, args: tuple) -> None:
+    def _defer_locked(self, fn: Callable, args: tuple) -> bool:
+        """Queue a finalize() callback; wake: always (the loop must run it)."""
         self._deferred.append(Finalizer((fn, args)))
-        self._wake()
+        return True
 
     def _clock(self) -> float:
         cached = self._now_cache
@@ -277,15 +297,18 @@ class EventBase(Dispatcher, Lifecycle):
 
     # -- signals ----------------------------------------------------------------------------
 
-    def _signal_add_locked(self, ev: Event) -> None:
+    def _signal_add_locked(self, ev: Event) -> bool:
+        """Watch ev's signal; wake when the signal socket became a new fd for the backend."""
         if self._sigsrc is None:
             self._sigsrc = SignalSource()
         first = not self._sigmap.slots.get(ev._fd)
         if first:
             self._sigsrc.watch(ev._fd)  # main thread only: raises ReactorError elsewhere
         self._sigmap.add(ev)
-        if self._sig_ev is None:
-            self._sig_ev = self._internal_event(self._sigsrc.fd, self._deliver_signals)
+        if self._sig_ev is not None:
+            return False
+        self._sig_ev, wake = self._internal_event_locked(self._sigsrc.fd, self._deliver_signals)
+        return wake
 
     def _signal_del_locked(self, ev: Event) -> None:
         if self._sigmap.remove(ev):
@@ -342,7 +365,7 @@ class EventBase(Dispatcher, Lifecycle):
             with self._lock:
                 self._check_usable()
                 self._exit = True
-                self._wake()
+            self._wake()
             return
         self.once(-1, EV_TIMEOUT, self._loopexit_cb, None, delay)
 
@@ -355,7 +378,7 @@ class EventBase(Dispatcher, Lifecycle):
         with self._lock:
             self._check_usable()
             self._break = True
-            self._wake()
+        self._wake()
 
     def loopcontinue(self) -> None:
         """Stop running active callbacks and poll again (from a callback; otherwise no-op)."""
@@ -363,6 +386,22 @@ class EventBase(Dispatcher, Lifecycle):
             self._check_usable()
             if self._running is not None:
                 self._continue = True
+
+    def is_closed(self) -> bool:
+        """True once free() has run: every later use raises ReactorError. Any thread, never
+        blocks; a closed base never reopens, so a True answer stays true."""
+        return self._freed
+
+    def is_running(self) -> bool:
+        """True while loop() runs, in whichever thread. Any thread, never blocks; from another
+        thread the answer may be stale by the time it is used."""
+        return self._running is not None
+
+    def in_loop_thread(self) -> bool:
+        """True when called from inside this base's running loop() (its callbacks, in its
+        thread). Any thread, never blocks; the answer cannot change under the caller, since
+        only the loop's own thread can make it true or false."""
+        return self._running == get_ident()
 
     def got_exit(self) -> bool:
         """Whether the last loop() ended through loopexit()."""
@@ -404,8 +443,7 @@ class EventBase(Dispatcher, Lifecycle):
             if not events & _IO and not timeout:
                 # A pure timeout of None or 0 runs on the next pass (event_base_once, NULL tv);
                 # with I/O, a 0 timeout is a timer like add(0)'s, so a ready fd adds its bits.
-                self._activate_locked(ev, EV_TIMEOUT)
-                wake = True
+                wake = self._activate_locked(ev, EV_TIMEOUT)
             else:
                 wake = self._add_locked(ev, timeout)
         if wake:
@@ -446,13 +484,10 @@ class EventBase(Dispatcher, Lifecycle):
             raise TypeError(f"fn must be callable, not {type(fn).__name__}")
         if self._freed or self._needs_reinit:
             self._check_usable()
-        # Append before reading _running: a loop that starts now will see the item.
+        # Append before _wake() reads _running: a loop that starts now will see the item.
+        # (Not _sleeping: without the lock, a loop about to wait could miss both.)
         self._deferred.append((fn, args))
-        running = self._running
-        if running is not None and running != get_ident():
-            notifier = self._notifier
-            if notifier is not None:
-                notifier.notify()
+        self._wake()
 
     def num_events(self) -> int:
         """Events added (pending on an fd, signal or timeout); internal ones not counted."""

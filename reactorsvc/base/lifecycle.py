@@ -61,7 +61,7 @@ class Lifecycle:
         self._sigsrc = SignalSource()
         for signum in signums:
             self._sigsrc.watch(signum)
-        self._sig_ev = self._internal_event(self._sigsrc.fd, self._deliver_signals)
+        self._sig_ev, _ = self._internal_event_locked(self._sigsrc.fd, self._deliver_signals)
 
     def free(self) -> None:
         """Delete every event, close every fd the base opened; later use raises ReactorError.
@@ -81,8 +81,8 @@ class Lifecycle:
         for fn, args in finalizers:
             try:
                 fn(*args)
-            except Exception:
-                _log.error("finalizer_failed", fn=repr(fn), exc_info=True)
+            except Exception as exc:
+                self._report_call_error(fn, exc, "finalize() callback failed")
         with self._lock:
             for ev in introspect.all_events(self):
                 self._del_locked(ev)
@@ -107,6 +107,7 @@ def _after_fork_in_child() -> None:
         base._needs_reinit = True
         if base._running != me:
             base._running = None
+            base._sleeping = False
             base._current = None
             base._waiters = 0
             base._lock = threading.RLock()

@@ -198,7 +198,7 @@ class Connection(WritingMixin, TimeoutsMixin):
         self._owned = self._started = True
         try:
             self._protocol.connection_made(self)
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit too: it ends this connection, not the worker
             self._protocol_error(exc, "protocol.connection_made() failed")
             return
         if not self._closing and not self._paused:
@@ -225,7 +225,7 @@ class Connection(WritingMixin, TimeoutsMixin):
                 self._last_read = monotonic()
             try:
                 self._data_received(self._scratch[:n].tobytes())
-            except Exception as exc:
+            except BaseException as exc:  # SystemExit too: it ends this connection, not the worker
                 self._protocol_error(exc, "protocol.data_received() failed")
         else:
             self._on_eof()
@@ -235,7 +235,7 @@ class Connection(WritingMixin, TimeoutsMixin):
         self._read_ev.delete()
         try:
             keep_open = self._protocol.eof_received()
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit too: it ends this connection, not the worker
             self._protocol_error(exc, "protocol.eof_received() failed")
             return
         if not keep_open:
@@ -310,11 +310,17 @@ class Connection(WritingMixin, TimeoutsMixin):
         """Close at once, dropping queued data: connection_lost(None). Idempotent."""
         self._force_close(None)
 
-    def _protocol_error(self, exc: Exception, message: str) -> None:
-        """A protocol callback raised: log it, then close as asyncio does (connection_lost(exc))."""
-        _log.error("protocol_callback_failed", message=message, peer=self._extra.get("peername"),
-                   exc_info=exc)
+    def _protocol_error(self, exc: BaseException, message: str) -> None:
+        """A protocol callback raised: report it, then close as asyncio does (connection_lost(exc)).
+        Any exception, SystemExit and KeyboardInterrupt included, ends only this connection."""
+        self._report_protocol_error(exc, message)
         self._force_close(exc)
+
+    def _report_protocol_error(self, exc: BaseException, message: str) -> None:
+        """Through the base's exception handler, with asyncio's context keys."""
+        self._base.call_exception_handler({"message": message, "exception": exc, "transport": self,
+                                           "protocol": self._protocol,
+                                           "peername": self._extra.get("peername")})
 
     def _fatal_error(self, exc: Exception, message: str) -> None:
         """The one failure path for I/O errors and timeouts: ends in connection_lost(exc)."""
@@ -351,9 +357,8 @@ class Connection(WritingMixin, TimeoutsMixin):
         try:
             if self._owned:
                 self._protocol.connection_lost(exc)
-        except Exception:
-            _log.error("protocol_callback_failed", message="protocol.connection_lost() failed",
-                       peer=self._extra.get("peername"), exc_info=True)
+        except BaseException as error:  # SystemExit too: reported, the worker goes on
+            self._report_protocol_error(error, "protocol.connection_lost() failed")
         finally:
             self._sock_closed = True
             if self._sock is not None:

@@ -74,7 +74,7 @@ class TimerHandle:
         self._conn = self._fn = None
         try:
             fn()
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit too: it ends this connection, not the worker
             conn._protocol_error(exc, "a call_later() callback failed")
 
 

@@ -143,9 +143,8 @@ class WritingMixin:
             self._protocol_paused = False
             try:
                 self._protocol.resume_writing()  # may write more, or close
-            except Exception as exc:
-                self._protocol_error(exc, "protocol.resume_writing() failed")
-                return
+            except BaseException as exc:  # reported, and the connection goes on (asyncio)
+                self._report_protocol_error(exc, "protocol.resume_writing() failed")
         if len(wbuf) or self._lost:
             return
         self._write_ev.delete()
@@ -162,8 +161,8 @@ class WritingMixin:
         self._protocol_paused = True
         try:
             self._protocol.pause_writing()
-        except Exception as exc:
-            self._protocol_error(exc, "protocol.pause_writing() failed")
+        except BaseException as exc:  # reported, and the connection goes on (asyncio)
+            self._report_protocol_error(exc, "protocol.pause_writing() failed")
 
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
         """Set the watermarks (asyncio's rules: high defaults to 64 KiB, or 4 * low when only

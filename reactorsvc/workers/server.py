@@ -180,7 +180,7 @@ class Server:
         """Run fn in the supervisor thread and return its result (or raise its error)."""
         if self._sup is None:
             raise ReactorError("the server is not running")
-        if self._loop_done.is_set() or threading.get_ident() == self._sup.base._running:
+        if self._loop_done.is_set() or self._sup.base.in_loop_thread():
             return fn()
         done = threading.Event()
         box: list = []
@@ -330,7 +330,7 @@ class Server:
         if sup is None:
             return False
         me = threading.current_thread()
-        return me is self._thread or sup.base._running == threading.get_ident() or any(
+        return me is self._thread or sup.base.in_loop_thread() or any(
             w.thread is me for w in sup.workers)
 
     def _begin_stop(self, grace: float, background: bool) -> None:
@@ -392,7 +392,7 @@ class Server:
             self._loop_done.wait(10.0)
             if self._thread is not None:
                 self._thread.join(10.0)
-            if not sup.base._running:
+            if not sup.base.is_running():
                 sup.base.free()
             with self._state_lock:
                 self._state = "stopped"

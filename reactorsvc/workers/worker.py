@@ -158,7 +158,7 @@ class Worker:
     def request_stop(self) -> None:
         """Any thread: make the loop return and the thread end."""
         self._stop = True
-        if not self.base._freed:
+        if not self.base.is_closed():
             self.base.loopbreak()
 
     def join(self, timeout: float | None = None) -> None:
@@ -167,7 +167,7 @@ class Worker:
     def free(self) -> None:
         """After the thread ended: run what its loop still owed (connection_lost of aborted
         connections is deferred), close what is left, free the base (closes its fds)."""
-        if self.thread.is_alive() or self.base._freed:
+        if self.thread.is_alive() or self.base.is_closed():
             return
         if not self.dead:
             try:

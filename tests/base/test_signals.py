@@ -256,3 +256,32 @@ def test_two_deliveries_to_a_non_persistent_signal_event_are_not_merged(backend)
     backend.loopexit(2.0)  # a bound in case a signal is lost
     backend.loop(EVLOOP_ONCE)
     assert calls == [EV_SIGNAL, EV_SIGNAL]  # evsig counts ncaught: one run per delivery
+
+
+@pytest.mark.timeout(15)
+def test_a_signal_event_added_while_the_loop_sleeps_in_another_thread_is_seen(backend, wait_until):
+    """poll and select see the new signal socket only once the loop wakes: the add must wake it
+    (the internal event's wake-up used to be dropped)."""
+    calls = []
+    done = threading.Event()
+
+    def on_signal(fd, what, arg):
+        calls.append(what)
+        backend.loopbreak()
+
+    keep = Event.timer(backend, lambda *_: None)
+    keep.add(30)  # the loop waits on this until something wakes it
+    t = threading.Thread(target=lambda: (backend.loop(), done.set()))
+    t.start()
+    ev = Event.signal(backend, SIG, on_signal)
+    try:
+        assert wait_until(lambda: backend.is_running() and backend.n_iterations >= 1)
+        ev.add()  # main thread, while the loop waits in its backend in thread t
+        _kill()
+        assert done.wait(10), "the loop never saw the signal"
+        assert calls == [EV_SIGNAL]
+    finally:
+        backend.loopbreak()
+        t.join(10)
+    ev.delete()
+    keep.delete()
