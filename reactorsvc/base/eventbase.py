@@ -234,7 +234,8 @@ class EventBase(Dispatcher, Lifecycle, Reporting):
             else:
                 self._io.remove(ev)
         ev._interval = None
-        ev._ncalls = 0  # a signal event's remaining runs are cancelled (libevent's pncalls)
+        if not keep_active:
+            ev._ncalls = 0  # a signal event's remaining runs are cancelled (libevent's pncalls)
         was_counted = ev._counted
         self._recount_locked(ev)
         return earliest or (was_counted and not self._nevents)
