@@ -100,9 +100,7 @@ class Dispatcher:
             # 6. callbacks, then 7. ONCE / NONBLOCK
             if self._nactive or self._deferred:
                 if simple and not self._deferred:  # skip the walk over priorities
-                    ran = self._run_queue_locked(activeq[0], 0)
-                    if ran < 0:
-                        ran = 1  # cut short by loopbreak(): it ran, for EVLOOP_ONCE
+                    ran = self._run_single_queue_locked(activeq[0])
                 else:
                     ran = self._process_active_locked()
                 if once and ran and not self._nactive and not self._deferred:
@@ -129,39 +127,14 @@ class Dispatcher:
                         self._nevents -= 1
             activate(ev, EV_TIMEOUT)
 
-    def _process_active_locked(self) -> int:
-        """Run active callbacks by priority, then deferred calls; the non-internal count."""
-        ran = 0
-        for prio, queue in enumerate(self._activeq):
-            if queue:
-                count = self._run_queue_locked(queue, prio)
-                if count < 0:
-                    ran += 1
-                    break
-                ran += count
-                if count:
-                    break
-        if self._deferred and not self._break and not self._continue:
-            count = self._process_deferred_locked()
-            ran += count if count >= 0 else 1
-            self.n_callbacks += count if count >= 0 else 1
-        return ran
-
-    def _run_queue_locked(self, queue, prio: int) -> int:
-        """Run one priority's queue: the non-internal callbacks run, or -1 when loopbreak() or
-        loopcontinue() cut it short. Stops early at the dispatch limits for prio >= min_priority.
-
-        The hot path: one popleft, a few slot reads, the lock released around the callback.
+    def _run_single_queue_locked(self, queue) -> int:
+        """_run_queue_locked for a base with one priority and no dispatch limits: nothing can
+        pre-empt the queue and nothing bounds it, so those checks go. Keep the two in step: one
+        runner for both measured slower on the hot path (benchmarks/icount.py chain-nolock).
         """
-        limit = endtime = None
-        if prio >= self._limit_prio:
-            limit = self._max_callbacks
-            if self._max_interval is not None:
-                endtime = monotonic() + self._max_interval
         locked = self._locked
         lock = self._lock
         count = popped = 0
-        self._running_prio = prio
         try:
             # `while True` + break, not `while queue:`: CPython 3.11 counts only unconditional
             # backward jumps towards specialising a function, and this loop may run a whole
@@ -179,8 +152,93 @@ class Dispatcher:
                         self._del_locked(ev)
                 elif ev._interval is not None:
                     self._reschedule_persist_locked(ev, res)
+                if ncalls > 1:  # the delete above zeroed it; a delete() in the callback will again
+                    ev._ncalls = ncalls
+                if not ev._internal:
+                    count += 1
+                if locked:
+                    self._current = ev
+                    lock.release()
+                    try:
+                        ev._callback(ev._fd, res, ev._arg)
+                    except Exception as exc:
+                        self._report_callback_error(ev, res, exc)
+                    finally:
+                        lock.acquire()
+                        self._current = None
+                        if self._waiters:
+                            self._cond.notify_all()
+                else:
+                    try:
+                        ev._callback(ev._fd, res, ev._arg)
+                    except Exception as exc:
+                        self._report_callback_error(ev, res, exc)
                 if ncalls > 1:
-                    ev._ncalls = ncalls  # the delete above zeroed it; a delete() in the callback will again
+                    self._run_again_locked(ev, res, ncalls - 1)
+                if self._break or self._continue:
+                    count += 1  # counts as a run for EVLOOP_ONCE, as -1 does below
+                    break
+            return count
+        finally:
+            self._nactive -= popped
+            self.n_callbacks += count
+
+    def _process_active_locked(self) -> int:
+        """Run active callbacks by priority, then deferred calls; the non-internal count."""
+        ran = 0
+        limit_prio = self._limit_prio
+        for prio, queue in enumerate(self._activeq):
+            if queue:
+                self._running_prio = prio  # an activation of a better priority pre-empts it
+                try:
+                    count = self._run_queue_locked(queue, prio >= limit_prio)
+                finally:
+                    self._running_prio = _NO_PRIO
+                if count < 0:
+                    ran += 1
+                    break
+                ran += count
+                if count:
+                    break
+        if self._deferred and not self._break and not self._continue:
+            count = self._process_deferred_locked()
+            ran += count if count >= 0 else 1
+            self.n_callbacks += count if count >= 0 else 1
+        return ran
+
+    def _run_queue_locked(self, queue, bounded: bool) -> int:
+        """Run one priority's queue: the non-internal callbacks run, or -1 when loopbreak() or
+        loopcontinue() cut it short. `bounded`: stop at set_max_dispatch_interval()'s limits.
+
+        The hot path: one popleft, a few slot reads, the lock released around the callback;
+        an unbounded queue (the common case) costs one local test per callback for the limits.
+        """
+        if bounded:
+            limit = self._max_callbacks
+            endtime = None if self._max_interval is None else monotonic() + self._max_interval
+            bounded = limit is not None or endtime is not None
+        locked = self._locked
+        lock = self._lock
+        count = popped = 0
+        try:
+            # `while True` + break, not `while queue:`: CPython 3.11 counts only unconditional
+            # backward jumps towards specialising a function, and this loop may run a whole
+            # benchmark's worth of callbacks in one call (first calls would stay unspecialised).
+            while True:
+                if not queue:
+                    break
+                ev = queue.popleft()
+                popped += 1
+                ev._active = False
+                res = ev._res
+                ncalls = ev._ncalls
+                if not ev._events & EV_PERSIST:
+                    if ev._inserted or ev._timer is not None:
+                        self._del_locked(ev)
+                elif ev._interval is not None:
+                    self._reschedule_persist_locked(ev, res)
+                if ncalls > 1:  # the delete above zeroed it; a delete() in the callback will again
+                    ev._ncalls = ncalls
                 if not ev._internal:
                     count += 1
                 if locked:
@@ -204,16 +262,14 @@ class Dispatcher:
                     self._run_again_locked(ev, res, ncalls - 1)
                 if self._break or self._continue:
                     return -1
-                if limit is not None and count >= limit:
-                    break
-                if endtime is not None and monotonic() >= endtime:
+                if bounded and ((limit is not None and count >= limit)
+                                or (endtime is not None and monotonic() >= endtime)):
                     break
             return count
         finally:
             # Popped events leave the count here, once, rather than per callback.
             self._nactive -= popped
             self.n_callbacks += count
-            self._running_prio = _NO_PRIO
 
     def _run_again_locked(self, ev: Any, res: int, left: int) -> None:
         """A signal event owed `left` more runs (one per delivery, libevent's ncalls) has run

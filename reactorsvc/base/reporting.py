@@ -5,9 +5,9 @@ the event callbacks and deferred calls of the loop, finalize() callbacks, and th
 protocol callbacks. `context` is a dict as in asyncio: "message" (what failed, in words),
 "exception" (the exception, when there is one), and what the error is about: "event" and
 "callback" for an Event, "callback" for a call_soon() function, "transport" and "protocol" for
-a connection. The default report is one structlog event at error level — `protocol_callback_failed`
-when the context names a protocol, else `callback_failed` — with the traceback; an embedder
-sees the errors instead with `set_exception_handler(fn)`.
+a connection. The default report is one structlog event at error level (`protocol_callback_failed`
+when the context names a protocol, else `callback_failed`) with the traceback; an embedder sees
+the errors instead with `set_exception_handler(fn)`.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ class Reporting:
         Context values other than "message" and "exception" are logged as their repr(); the
         Event under "event" is logged as `ev` (structlog's own key is `event`).
         """
-        fields = {("ev" if key == "event" else key): (value if type(value) in (int, str) else repr(value))
+        fields = {("ev" if key == "event" else key):
+                  (value if type(value) in (int, str) else repr(value))
                   for key, value in context.items() if key not in ("message", "exception")}
         name = "protocol_callback_failed" if "protocol" in context else "callback_failed"
         _log.error(name, message=context.get("message", "callback failed"),

@@ -1,6 +1,7 @@
 """Protocol callbacks that raise: reported through the base's exception handler (asyncio's
-set_exception_handler), ending only their own connection — SystemExit and KeyboardInterrupt
-included — while pause_writing()/resume_writing() errors are reported and the connection goes on."""
+set_exception_handler), ending only their own connection (SystemExit and KeyboardInterrupt
+included), while pause_writing()/resume_writing() errors are reported and the connection goes
+on."""
 
 from __future__ import annotations
 
