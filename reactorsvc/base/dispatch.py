@@ -150,10 +150,9 @@ class Dispatcher:
                 if not ev._events & EV_PERSIST:
                     if ev._inserted or ev._timer is not None:
                         self._del_locked(ev)
+                        ev._ncalls = ncalls  # zeroed by that delete; a delete() in the callback too
                 elif ev._interval is not None:
                     self._reschedule_persist_locked(ev, res)
-                if ncalls > 1:  # the delete above zeroed it; a delete() in the callback will again
-                    ev._ncalls = ncalls
                 if not ev._internal:
                     count += 1
                 if locked:
@@ -235,10 +234,9 @@ class Dispatcher:
                 if not ev._events & EV_PERSIST:
                     if ev._inserted or ev._timer is not None:
                         self._del_locked(ev)
+                        ev._ncalls = ncalls  # zeroed by that delete; a delete() in the callback too
                 elif ev._interval is not None:
                     self._reschedule_persist_locked(ev, res)
-                if ncalls > 1:  # the delete above zeroed it; a delete() in the callback will again
-                    ev._ncalls = ncalls
                 if not ev._internal:
                     count += 1
                 if locked:
