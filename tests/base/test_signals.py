@@ -12,6 +12,8 @@ import pytest
 from reactorsvc import (EV_SIGNAL, EV_TIMEOUT, EVLOOP_NONBLOCK, EVLOOP_ONCE, Event,
                         ReactorError)
 
+from ..helpers import wait_for
+
 SIG = signal.SIGUSR1
 
 
@@ -250,7 +252,7 @@ def test_two_deliveries_to_a_non_persistent_signal_event_are_not_merged(backend)
 
 
 @pytest.mark.timeout(15)
-def test_a_signal_event_added_while_the_loop_sleeps_in_another_thread_is_seen(backend, wait_until):
+def test_a_signal_event_added_while_the_loop_sleeps_in_another_thread_is_seen(backend):
     """poll and select see the new signal socket only once the loop wakes: the add must wake it
     (the internal event's wake-up used to be dropped)."""
     calls = []
@@ -266,7 +268,7 @@ def test_a_signal_event_added_while_the_loop_sleeps_in_another_thread_is_seen(ba
     t.start()
     ev = Event.signal(backend, SIG, on_signal)
     try:
-        assert wait_until(lambda: backend.is_running() and backend.n_iterations >= 1)
+        wait_for(lambda: backend.is_running() and backend.n_iterations >= 1, what="the loop to wait")
         ev.add()  # main thread, while the loop waits in its backend in thread t
         _kill()
         assert done.wait(10), "the loop never saw the signal"
