@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
+from .._checks import check_int, check_seconds  # re-exported: the reactor's callers use them
 from .backends import KNOWN_METHODS, resolve_method
 from .flags import _ALL_BASE_FLAGS, _ALL_FEATURES, EVENT_BASE_FLAG_IGNORE_ENV
 
-
-def check_int(value: object, name: str) -> int:
-    """Return value if it is an int (bool excluded), else TypeError naming `name`."""
-    if type(value) is bool or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    return value
-
-
-def check_seconds(value: object, name: str) -> float:
-    """A finite, non-negative number of seconds, else TypeError/ValueError naming `name`."""
-    if type(value) is bool or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
-    if math.isnan(value) or value < 0 or math.isinf(value):
-        raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value!r}")
-    return float(value)
+__all__ = ["EventConfig", "check_int", "check_seconds"]
 
 
 class EventConfig:

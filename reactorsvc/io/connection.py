@@ -34,6 +34,7 @@ from ..base import Event, EventBase
 from ..base.flags import EV_PERSIST, EV_READ, EV_WRITE
 from . import buffer as _buffer
 from .buffer import SCRATCH_SIZE, Buffer
+from .options import ListenerOptions
 from .timeouts import TimeoutsMixin
 from .writing import DEFAULT_HIGH, WritingMixin
 
@@ -149,7 +150,8 @@ class Connection(WritingMixin, TimeoutsMixin):
     def start(cls, base: EventBase, sock: socket.socket, protocol: Any, *, worker: Any = None,
               idle_timeout: float | None = None, read_timeout: float | None = None,
               write_timeout: float | None = None,
-              on_close: Callable[[Connection], Any] | None = None) -> Connection:
+              on_close: Callable[[Connection], Any] | None = None,
+              options: ListenerOptions | None = None) -> Connection:
         """Serve an accepted (or connected) stream socket with ``protocol`` on ``base``.
 
         The Connection owns ``sock`` from now on. ``protocol.connection_made`` runs in base's
@@ -157,11 +159,16 @@ class Connection(WritingMixin, TimeoutsMixin):
         ``get_extra_info("worker")`` returns; ``on_close(connection)`` runs after
         ``connection_lost``. Timeouts are in seconds (None: none). Thread-safe (the workers
         layer calls it for another thread's base); on error nothing is registered and the
-        socket stays the caller's.
+        socket stays the caller's. ``options`` (a listener's ListenerOptions) gives the
+        timeouts and write-buffer watermarks instead of the three timeout arguments.
         """
         check_stream_socket(sock)
-        conn = cls(base, protocol, worker=worker, idle_timeout=idle_timeout,
-                   read_timeout=read_timeout, write_timeout=write_timeout, on_close=on_close)
+        if options is None:
+            conn = cls(base, protocol, worker=worker, idle_timeout=idle_timeout,
+                       read_timeout=read_timeout, write_timeout=write_timeout, on_close=on_close)
+        else:
+            conn = cls(base, protocol, worker=worker, on_close=on_close, **options.timeouts)
+            conn._high, conn._low = options.write_buffer_high, options.write_buffer_low
         conn._attach(sock)
         base.call_soon_threadsafe(conn._begin)
         return conn

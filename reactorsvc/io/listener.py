@@ -30,12 +30,12 @@ from typing import Any, Callable
 import structlog
 
 from ..base import Event, EventBase
-from ..base.config import check_int
+from .._checks import check_bool, check_int
 from ..base.flags import EV_PERSIST, EV_READ
 from ..errors import ReactorError
 from .connection import Connection, check_stream_socket
+from .options import ListenerOptions
 from .sockets import bind_tcp, bind_unix, remove_unix_path
-from .timeouts import check_timeout
 
 __all__ = ["Listener", "start_server"]
 
@@ -82,27 +82,26 @@ class Listener:
 
     def __init__(self, base: EventBase, where: Any, on_accept: AcceptHook, *, backlog: int = 1024,
                  reuse_port: bool = False, max_connections: int | None = None,
-                 accept_batch: int = 64, paused: bool = False) -> None:
+                 accept_batch: int = 64, paused: bool = False,
+                 options: ListenerOptions | None = None) -> None:
         if not isinstance(base, EventBase):
             raise TypeError(f"base must be an EventBase, not {type(base).__name__}")
         if not callable(on_accept):
             raise TypeError(f"on_accept must be callable, not {type(on_accept).__name__}")
-        if check_int(backlog, "backlog") < 0:
-            raise ValueError(f"backlog must be >= 0, got {backlog}")
-        if type(reuse_port) is not bool:
-            raise TypeError(f"reuse_port must be a bool, not {type(reuse_port).__name__}")
-        if max_connections is not None and check_int(max_connections, "max_connections") < 1:
-            raise ValueError(f"max_connections must be >= 1 or None, got {max_connections}")
-        if check_int(accept_batch, "accept_batch") < 1:
-            raise ValueError(f"accept_batch must be >= 1, got {accept_batch}")
-        if type(paused) is not bool:
-            raise TypeError(f"paused must be a bool, not {type(paused).__name__}")
+        if options is None:
+            options = ListenerOptions(backlog=backlog, reuse_port=reuse_port,
+                                      max_connections=max_connections)
+        elif not isinstance(options, ListenerOptions):
+            raise TypeError(f"options must be a ListenerOptions, not {type(options).__name__}")
+        check_int(accept_batch, "accept_batch", 1)
+        check_bool(paused, "paused")
+        self.options = options
         self._base = base
         self._on_accept = on_accept
-        self._max = max_connections
+        self._max = options.max_connections
         self._batch = accept_batch
         self._backoff_timer = Event.timer(base, self._on_backoff_timer)  # fails on a freed base
-        self._sockets, self._unix_paths = _open_sockets(where, backlog, reuse_port)
+        self._sockets, self._unix_paths = _open_sockets(where, options.backlog, options.reuse_port)
         try:
             self.addresses: list = [_bound_address(s) for s in self._sockets]
             self._events = [Event(base, s.fileno(), EV_READ | EV_PERSIST, self._on_readable, s)
@@ -220,6 +219,25 @@ class Listener:
             self._full = False
             self._update_interest()
 
+    def set_options(self, options: ListenerOptions) -> None:
+        """Apply new options to this open Listener (a reload): the backlog at once (listen(2)
+        again), max_connections from the next accept. ``reuse_port`` is fixed at bind time:
+        a different value is a ValueError naming it. Loop thread (or loop not running)."""
+        if not isinstance(options, ListenerOptions):
+            raise TypeError(f"options must be a ListenerOptions, not {type(options).__name__}")
+        if options.reuse_port != self.options.reuse_port:
+            raise ValueError("reuse_port cannot change on a bound listener; bind a new address "
+                             "or restart")
+        if options.backlog != self.options.backlog:
+            for sock in self._sockets:
+                sock.listen(options.backlog)
+        self.options = options
+        self._max = options.max_connections
+        full = self._max is not None and self._open >= self._max
+        if full != self._full:
+            self._full = full
+            self._update_interest()
+
     def pause(self) -> None:
         """Stop accepting (the sockets keep listening; clients wait in the backlog)."""
         self._paused = True
@@ -280,7 +298,8 @@ def start_server(base: EventBase, protocol_factory: Callable[[], Any], host: str
     """
     if not callable(protocol_factory):
         raise TypeError(f"protocol_factory must be callable, not {type(protocol_factory).__name__}")
-    idle_timeout = check_timeout(idle_timeout, "idle_timeout")
+    options = ListenerOptions(backlog=backlog, reuse_port=reuse_port,
+                              max_connections=max_connections, idle_timeout=idle_timeout)
     if path is not None and sock is not None:
         raise ValueError("give path or sock, not both")
     if sock is not None and not isinstance(sock, socket.socket):
@@ -290,14 +309,12 @@ def start_server(base: EventBase, protocol_factory: Callable[[], Any], host: str
     where = sock if sock is not None else path if path is not None else (host, port)
 
     def on_accept(conn_sock: socket.socket, addr: Any) -> None:
-        Connection.start(base, conn_sock, protocol_factory(), idle_timeout=idle_timeout,
-                         on_close=on_close)
+        Connection.start(base, conn_sock, protocol_factory(), options=options, on_close=on_close)
 
     def on_close(conn: Connection) -> None:
         listener.release()
 
     # Paused until `listener` is bound, so on_close can never run before it exists.
-    listener = Listener(base, where, on_accept, backlog=backlog, reuse_port=reuse_port,
-                        max_connections=max_connections, paused=True)
+    listener = Listener(base, where, on_accept, options=options, paused=True)
     listener.resume()
     return listener

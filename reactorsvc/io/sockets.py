@@ -12,10 +12,10 @@ import socket
 import stat
 import sys
 
-from ..base.config import check_int
+from .._checks import check_int
 
 __all__ = ["bind_tcp", "bind_unix", "check_host_port", "check_unix_path", "remove_unix_path",
-           "resolve"]
+           "resolve", "SUN_PATH_MAX"]
 
 
 def check_host_port(host: object, port: object, *, passive: bool) -> None:
@@ -79,20 +79,23 @@ def bind_tcp(host: str | None, port: int, backlog: int, reuse_port: bool) -> lis
 
 
 # sun_path's size, its terminating NUL included: 108 bytes on Linux, 104 on the BSDs and macOS.
-_SUN_PATH_MAX = 108 if sys.platform.startswith("linux") else 104
+SUN_PATH_MAX = 108 if sys.platform.startswith("linux") else 104
 
 
 def check_unix_path(path: str | bytes | os.PathLike) -> str | bytes:
-    """``path`` as str/bytes; ValueError when it is empty or too long for a Unix socket."""
+    """``path`` as str/bytes; ValueError when it is empty, holds a NUL byte, or is too long for
+    a Unix socket (its encoded size must be below SUN_PATH_MAX)."""
     if not hasattr(socket, "AF_UNIX"):
         raise ValueError("Unix sockets are not supported on this platform")
     path = os.fspath(path)
     if not path:
         raise ValueError("path must not be empty")
+    if (b"\0" if isinstance(path, bytes) else "\0") in path:
+        raise ValueError(f"path contains a NUL byte: {path!r}")
     size = len(os.fsencode(path))
-    if size >= _SUN_PATH_MAX:
+    if size >= SUN_PATH_MAX:
         raise ValueError(f"path is {size} bytes long; a Unix socket path must be shorter than "
-                         f"{_SUN_PATH_MAX} bytes: {path!r}")
+                         f"{SUN_PATH_MAX} bytes: {path!r}")
     return path
 
 

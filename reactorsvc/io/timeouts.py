@@ -21,20 +21,10 @@ import math
 from time import monotonic
 from typing import Any, Callable
 
+from .._checks import check_seconds, check_timeout  # check_timeout: re-exported
 from ..base import Event
 
 __all__ = ["TimerHandle", "check_timeout"]
-
-
-def check_timeout(value: object, name: str) -> float | None:
-    """None, or a finite number of seconds > 0; else TypeError/ValueError naming ``name``."""
-    if value is None:
-        return None
-    if type(value) is bool or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number of seconds or None, not {type(value).__name__}")
-    if math.isnan(value) or math.isinf(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number of seconds > 0, got {value!r}")
-    return float(value)
 
 
 class TimerHandle:
@@ -157,10 +147,7 @@ class TimeoutsMixin:
         """
         if not callable(fn):
             raise TypeError(f"fn must be callable, not {type(fn).__name__}")
-        if type(delay) is bool or not isinstance(delay, (int, float)):
-            raise TypeError(f"delay must be a number of seconds, not {type(delay).__name__}")
-        if math.isnan(delay) or math.isinf(delay) or delay < 0:
-            raise ValueError(f"delay must be a finite number of seconds >= 0, got {delay!r}")
+        delay = check_seconds(delay, "delay")
         handle = TimerHandle(self, fn)
         if self._sock_closed:
             handle._conn = handle._fn = None

@@ -22,26 +22,26 @@ from typing import Any, Callable, Iterable
 import structlog
 
 from ..base import Event, EventBase, EventConfig
-from ..base.config import check_int, check_seconds
+from .._checks import MAX_SECONDS, check_int, check_seconds
 from ..base.flags import EVLOOP_NO_EXIT_ON_EMPTY
 from ..errors import ReactorError
 from ..io.connection import call_drain_hook
-from .dispatch import POLICIES
+from ..io.options import ListenerOptions
+from .dispatch import make_policy
 from .supervisor import ListenerSpec, Supervisor
 
 _log = structlog.get_logger("reactorsvc.workers")
 
 
-def _check_optional(value: Any, name: str, kind: str) -> Any:
-    if value is None:
-        return None
-    if kind == "int":
-        if check_int(value, name) < 1:
-            raise ValueError(f"{name} must be >= 1 or None, got {value}")
-        return value
-    if check_seconds(value, name) <= 0:
-        raise ValueError(f"{name} must be > 0 seconds or None, got {value}")
-    return value
+def _spec(name: str, protocol_factory: Callable[[], Any], where: Any,
+          options: ListenerOptions | None) -> ListenerSpec:
+    if not callable(protocol_factory):
+        raise TypeError(f"protocol_factory must be callable, not {type(protocol_factory).__name__}")
+    if options is None:
+        options = ListenerOptions()
+    elif not isinstance(options, ListenerOptions):
+        raise TypeError(f"options must be a ListenerOptions, not {type(options).__name__}")
+    return ListenerSpec(name, protocol_factory, where, options)
 
 
 def _check_sockets(sockets: object) -> list[socket.socket]:
@@ -69,11 +69,8 @@ class Server:
                  idle_timeout: float | None = None, sockets: Iterable[socket.socket] | None = None,
                  reuse_port: bool = False, event_config: Callable[[], EventConfig | None] | None = None,
                  ) -> None:
-        nworkers = workers if workers is not None else (os.cpu_count() or 1)
-        if check_int(nworkers, "workers") < 1:
-            raise ValueError(f"workers must be >= 1, got {nworkers}")
-        if dispatch not in POLICIES:
-            raise ValueError(f"dispatch: unknown policy {dispatch!r}; known: {', '.join(POLICIES)}")
+        nworkers = check_int(workers if workers is not None else (os.cpu_count() or 1), "workers", 1)
+        make_policy(dispatch)  # ValueError naming the known policies
         if event_config is not None and not callable(event_config):
             raise TypeError("event_config must be a callable returning an EventConfig")
         self._nworkers = nworkers
@@ -90,7 +87,7 @@ class Server:
         self._loop_done = threading.Event()
         self._stopped = threading.Event()
         self._sup_exit = False
-        self.shutdown_grace = 10.0   # for SIGINT/SIGTERM in serve_forever()
+        self._grace = 10.0           # shutdown_grace: for SIGINT/SIGTERM in serve_forever()
         # Seconds a stop keeps accepting while `draining` is already True (a load balancer's
         # health checks see it and move traffic away before the listeners close).
         self.health_delay = 0.0
@@ -101,31 +98,33 @@ class Server:
         self._admin_protocols: weakref.WeakSet = weakref.WeakSet()  # supervisor thread only
         if sockets is not None:
             sockets = _check_sockets(sockets)
+        options = ListenerOptions(backlog=backlog, reuse_port=reuse_port,
+                                  max_connections=max_connections, idle_timeout=idle_timeout)
         if protocol_factory is not None:
             where = sockets if sockets is not None else (host, port)
-            self.add_listener("default", protocol_factory, where=where, backlog=backlog,
-                              reuse_port=reuse_port, max_connections=max_connections,
-                              idle_timeout=idle_timeout)
+            self.add_listener("default", protocol_factory, where=where, options=options)
+
+    @property
+    def shutdown_grace(self) -> float:
+        """Seconds a SIGINT/SIGTERM stop waits for connections (0..MAX_SECONDS)."""
+        return self._grace
+
+    @shutdown_grace.setter
+    def shutdown_grace(self, grace: float) -> None:
+        self._grace = check_seconds(grace, "grace", maximum=MAX_SECONDS)
 
     # -- listeners -----------------------------------------------------------------------------
 
     def add_listener(self, name: str, protocol_factory: Callable[[], Any], *, where: Any,
-                     backlog: int = 1024, reuse_port: bool = False, max_connections: int | None = None,
-                     idle_timeout: float | None = None, read_timeout: float | None = None,
-                     write_timeout: float | None = None,
-                     write_buffer: tuple[int, int] | None = None) -> list:
-        """Listen on `where` ((host, port), a Unix path, or sockets) as `name`.
+                     options: ListenerOptions | None = None) -> list:
+        """Listen on `where` ((host, port), a Unix path, or sockets) as `name`, its accepts and
+        connections set by `options` (default: ListenerOptions()).
 
         Before start() it is recorded and bound by start(); afterwards it binds at once (in
-        the supervisor thread) and returns the bound addresses. Bind errors raise OSError.
+        the supervisor thread) and returns the bound addresses. Bind errors raise OSError
+        with a ``listener`` attribute naming `name`.
         """
-        if not callable(protocol_factory):
-            raise TypeError(f"protocol_factory must be callable, not {type(protocol_factory).__name__}")
-        spec = ListenerSpec(name, protocol_factory, where, check_int(backlog, "backlog"), reuse_port,
-                            _check_optional(max_connections, "max_connections", "int"),
-                            _check_optional(idle_timeout, "idle_timeout", "s"),
-                            _check_optional(read_timeout, "read_timeout", "s"),
-                            _check_optional(write_timeout, "write_timeout", "s"), write_buffer)
+        spec = _spec(name, protocol_factory, where, options)
         if self._sup is None:
             if any(s.name == name for s in self._pending):
                 raise ValueError(f"listener {name!r} already exists")
@@ -133,16 +132,17 @@ class Server:
             return []
         return self._in_supervisor(lambda: self._sup.add_listener(spec).addresses)
 
-    def update_listener(self, name: str, protocol_factory: Callable[[], Any], **options: Any) -> None:
-        """New factory/timeouts for the next connections of a running listener (SIGHUP reload)."""
-        old = self._sup.specs[name]
-        spec = ListenerSpec(name, protocol_factory, old.where, old.backlog, old.reuse_port,
-                            options.get("max_connections", old.max_connections),
-                            options.get("idle_timeout", old.idle_timeout),
-                            options.get("read_timeout", old.read_timeout),
-                            options.get("write_timeout", old.write_timeout),
-                            options.get("write_buffer", old.write_buffer))
-        self._in_supervisor(lambda: self._sup.update_spec(name, spec))
+    def replace_listeners(self, listeners: Iterable[tuple[str, Callable[[], Any], Any,
+                                                          ListenerOptions]]) -> None:
+        """Make (name, protocol_factory, where, options) the running listeners, all or nothing.
+
+        New addresses are bound before anything running changes; a listener whose `where` is
+        unchanged keeps its sockets (backlog, max_connections, timeouts and watermarks change in
+        place, for the next connections). On any error (``listener`` attribute: the name) the
+        old listeners keep running untouched. Open connections are never closed by it.
+        """
+        specs = [_spec(*entry) for entry in listeners]
+        self._in_supervisor(lambda: self._sup.replace_listeners(specs))
 
     def remove_listener(self, name: str) -> None:
         """Stop accepting on `name`; the connections it accepted are drained (their
@@ -315,7 +315,7 @@ class Server:
         Thread-safe. From a thread of this server (a protocol callback, say) it cannot wait
         for itself: it starts the stop in the background and returns; wait_stopped() waits.
         """
-        grace = check_seconds(grace, "grace")
+        grace = check_seconds(grace, "grace", maximum=MAX_SECONDS)
         own = self._is_own_thread()
         self._begin_stop(grace, background=own)
         if not own:

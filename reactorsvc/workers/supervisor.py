@@ -10,33 +10,42 @@ A worker that dies is replaced here, in this thread.
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import structlog
 
 from ..base import EventBase, EventConfig
 from ..io.listener import Listener
+from ..io.options import ListenerOptions
 from .dispatch import make_policy
 from .worker import Worker
 
 _log = structlog.get_logger("reactorsvc.workers")
 
 
-@dataclass
+@dataclass(frozen=True)
 class ListenerSpec:
-    """One listening endpoint and how its connections are served."""
+    """One listening endpoint and how its connections are served (options: the io layer's)."""
 
     name: str
     protocol_factory: Callable[[], Any]
     where: Any                      # (host, port), a Unix path, or listening socket(s)
-    backlog: int = 1024
-    reuse_port: bool = False
-    max_connections: int | None = None
-    idle_timeout: float | None = None
-    read_timeout: float | None = None
-    write_timeout: float | None = None
-    write_buffer: tuple[int, int] | None = None   # (high, low)
+    options: ListenerOptions = field(default_factory=ListenerOptions)
+
+
+class _Route:
+    """What a Listener's accept hook reads: the spec it serves now (a reload replaces it)."""
+
+    def __init__(self, spec: ListenerSpec) -> None:
+        self.spec = spec                 # written in the supervisor thread only
+        self.listener: Listener | None = None
+
+
+def _named(exc: BaseException, name: str) -> BaseException:
+    """``exc`` marked with the listener it is about (read by the daemon to name its config key)."""
+    exc.listener = name  # type: ignore[attr-defined]
+    return exc
 
 
 class Supervisor:
@@ -48,6 +57,7 @@ class Supervisor:
         self.base = EventBase(make_config())
         self.listeners: dict[str, Listener] = {}
         self.specs: dict[str, ListenerSpec] = {}
+        self._routes: dict[str, _Route] = {}    # supervisor thread only, as the two above
         self.workers: list[Worker] = [self._new_worker(i) for i in range(nworkers)]
         self.accepts = self.handoffs = self.rejected = self.errors = self.worker_restarts = 0
         self._closed_pauses = 0  # accept pauses of listeners since removed
@@ -64,27 +74,93 @@ class Supervisor:
     # -- listeners (the supervisor thread, or any thread before its loop runs) ----------------
 
     def add_listener(self, spec: ListenerSpec) -> Listener:
+        """Bind and start ``spec``; an error carries ``.listener`` (its name), nothing is left."""
         if spec.name in self.listeners:
             raise ValueError(f"listener {spec.name!r} already exists")
-        listener = Listener(self.base, spec.where, lambda sock, addr: self._on_accept(spec, sock, addr),
-                            backlog=spec.backlog, reuse_port=spec.reuse_port,
-                            max_connections=spec.max_connections)
-        self.listeners[spec.name] = listener
-        self.specs[spec.name] = spec
-        _log.info("listener_started", listener=spec.name, addresses=listener.addresses)
-        return listener
+        route = self._bind(spec, paused=False)
+        self._register(route)
+        return route.listener
+
+    def _bind(self, spec: ListenerSpec, paused: bool) -> _Route:
+        route = _Route(spec)
+        try:
+            route.listener = Listener(self.base, spec.where,
+                                      lambda sock, addr: self._on_accept(route, sock, addr),
+                                      options=spec.options, paused=paused)
+        except Exception as exc:
+            raise _named(exc, spec.name)
+        return route
+
+    def _register(self, route: _Route) -> None:
+        self._routes[route.spec.name] = route
+        self.listeners[route.spec.name] = route.listener
+        self.specs[route.spec.name] = route.spec
+        _log.info("listener_started", listener=route.spec.name, addresses=route.listener.addresses)
 
     def remove_listener(self, name: str) -> None:
         """Stop accepting on `name`; its open connections are left alone."""
         listener = self.listeners.pop(name)
+        self._routes.pop(name, None)
         listener.close()
         self._closed_pauses += listener.counters()["accept_pauses"]
         self.specs.pop(name, None)
         _log.info("listener_closed", listener=name)
 
-    def update_spec(self, name: str, spec: ListenerSpec) -> None:
-        """New service options / timeouts for the next connections of `name`."""
-        self.specs[name] = spec
+    def replace_listeners(self, specs: list[ListenerSpec]) -> None:
+        """Make ``specs`` the listeners, as one transaction (a reload).
+
+        A spec whose ``where`` equals a running listener's keeps that listener's sockets (its
+        backlog and max_connections change in place; a reuse_port change is refused). Every
+        other spec is bound first, paused; if any bind fails, what was bound is closed, the
+        error (``.listener`` names the spec) is raised and nothing running has changed. Only
+        then are the new listeners started and the ones left over closed.
+        """
+        names = [spec.name for spec in specs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate listener names in {names}")
+        plan: list[tuple[ListenerSpec, _Route, bool]] = []  # (spec, route, bound now)
+        free = {id(r): r for r in self._routes.values()}
+        try:
+            for spec in specs:
+                old = next((r for r in free.values() if r.spec.where == spec.where), None)
+                if old is not None:
+                    del free[id(old)]
+                    if old.spec.options.reuse_port != spec.options.reuse_port:
+                        raise _named(ValueError("reuse_port cannot change on a bound listener; "
+                                                "move it to a new address or restart"), spec.name)
+                    plan.append((spec, old, False))
+                else:
+                    plan.append((spec, self._bind(spec, paused=True), True))
+        except BaseException:
+            for _, route, fresh in plan:
+                if fresh:
+                    route.listener.close()
+            raise
+        self._commit(plan, list(free.values()))
+
+    def _commit(self, plan: list, leftovers: list[_Route]) -> None:
+        """The swap: cannot fail half-way (only in-memory changes and listen(2) calls)."""
+        for route in leftovers:
+            self.remove_listener(route.spec.name)
+        for _, route, fresh in plan:
+            if not fresh:
+                self._forget(route.spec.name)
+        for spec, route, fresh in plan:
+            if fresh:
+                self._register(route)
+                route.listener.resume()
+            else:
+                route.listener.set_options(spec.options)
+                route.spec = spec
+                self._routes[spec.name] = route
+                self.listeners[spec.name] = route.listener
+                self.specs[spec.name] = spec
+
+    def _forget(self, name: str) -> None:
+        """Forget ``name``'s table entries, keeping its Listener open (it is being renamed)."""
+        self._routes.pop(name, None)
+        self.listeners.pop(name, None)
+        self.specs.pop(name, None)
 
     def close_listeners(self) -> None:
         self.accepting = False
@@ -93,10 +169,9 @@ class Supervisor:
 
     # -- accept and hand off -------------------------------------------------------------------
 
-    def _on_accept(self, spec: ListenerSpec, sock: socket.socket, addr: Any) -> None:
+    def _on_accept(self, route: _Route, sock: socket.socket, addr: Any) -> None:
         self.accepts += 1
-        spec = self.specs.get(spec.name, spec)  # a reload may have replaced the options
-        listener = self.listeners.get(spec.name)
+        spec, listener = route.spec, route.listener  # a reload may have replaced the spec
         if not self.accepting:
             self.rejected += 1
             sock.close()

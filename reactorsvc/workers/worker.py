@@ -106,11 +106,8 @@ class Worker:
             return
         try:
             protocol = spec.protocol_factory()
-            conn = Connection.start(self.base, sock, protocol, worker=self,
-                                    idle_timeout=spec.idle_timeout, read_timeout=spec.read_timeout,
-                                    write_timeout=spec.write_timeout, on_close=self._closed)
-            if spec.write_buffer is not None:
-                conn.set_write_buffer_limits(*spec.write_buffer)
+            conn = Connection.start(self.base, sock, protocol, worker=self, options=spec.options,
+                                    on_close=self._closed)
         except Exception:
             _log.error("connection_start_failed", worker=self.index, listener=spec.name, exc_info=True)
             self.errors += 1
