@@ -1,10 +1,22 @@
 """The daemon: a Config → a running Server, signals, SIGHUP reload.
 
 run_daemon() is what `reactorsvc serve` calls: it sets up logging, builds the Server from the
-config, serves until SIGTERM/SIGINT (graceful stop with the configured grace, exit 0) and
-reloads the file on SIGHUP: log settings and service options apply at once (to new
-connections), new listeners bind, removed ones close without dropping their connections. A
-broken file is logged with its FILE:LINE error and the running config stays.
+config, serves until SIGTERM/SIGINT (graceful stop with the configured grace, exit 0).
+
+SIGHUP reloads the file as one transaction: parse and validate it (the same bounded loader
+as `check`), refuse by name a change that needs a restart (workers, processes, dispatch,
+backend, admin),
+build every service factory, then let the Server bind every new address before anything
+running changes (Server.replace_listeners). Only when all of that succeeded do the new
+listeners start, the removed ones close (their connections are drained), options of kept listeners
+change (backlog and max_connections in place; timeouts and watermarks for new connections),
+and logging and shutdown.grace take the new values: one ``reloaded`` event. Any failure logs one
+``reload_failed`` event (FILE:LINE: key, or the listener, its key and the OS reason) and the
+whole old config keeps running.
+
+A bind that fails at start is logged as ``start_failed`` naming the listener, its config key
+with FILE:LINE and the OS reason; `serve` then exits with status 1 (a runtime failure: the
+file was valid, the machine refused it).
 """
 
 from __future__ import annotations
@@ -14,43 +26,25 @@ from typing import Any
 
 import structlog
 
-from ..base import EventConfig
-from ..base.flags import EV_FEATURE_EARLY_CLOSE, EV_FEATURE_ET, EV_FEATURE_FDS, EV_FEATURE_O1
+from ..errors import ReactorError
 from ..workers.server import Server
 from . import sdnotify
 from .admin import AdminProtocol
-from .config import Config, ConfigError, ListenerConfig, load_config
+from .config import Config, ConfigError, load_config
+from .configbuild import event_config_factory
 from .configvalues import parse_bind, service_target
 from .logging import configure_logging
 from .services import make_factory
 
 _log = structlog.get_logger("reactorsvc.daemon")
-_FEATURES = {"ET": EV_FEATURE_ET, "O1": EV_FEATURE_O1, "FDS": EV_FEATURE_FDS,
-             "EARLY_CLOSE": EV_FEATURE_EARLY_CLOSE}
+# Sections a running Server cannot change: a reload that changes one is refused, by name.
+_RESTART_ONLY = ("workers", "processes", "dispatch", "backend", "admin")
 
 
-def event_config_factory(cfg: Config):
-    """A callable making the EventConfig every base of this daemon is built with."""
-    def make() -> EventConfig:
-        ec = EventConfig()
-        for name in cfg.backend.avoid:
-            ec.avoid_method(name)
-        mask = 0
-        for name in cfg.backend.require:
-            mask |= _FEATURES[name]
-        ec.require_features(mask)
-        return ec
-    return make
-
-
-def _listener_kwargs(lc: ListenerConfig) -> dict[str, Any]:
-    return {"max_connections": lc.max_connections, "idle_timeout": lc.idle_timeout,
-            "read_timeout": lc.read_timeout, "write_timeout": lc.write_timeout,
-            "write_buffer": (lc.write_buffer.high, lc.write_buffer.low)}
-
-
-def _factory(lc: ListenerConfig):
-    return make_factory(service_target(lc.service), lc.options)
+def _listeners(cfg: Config) -> list[tuple]:
+    """(name, protocol factory, where, ListenerOptions) of every listener, as the Server takes."""
+    return [(lc.name, make_factory(service_target(lc.service), lc.options), parse_bind(lc.bind),
+             lc.io) for lc in cfg.listeners]
 
 
 def build_server(cfg: Config, sockets: dict[str, list] | None = None, admin: bool = True) -> Server:
@@ -61,16 +55,39 @@ def build_server(cfg: Config, sockets: dict[str, list] | None = None, admin: boo
     """
     server = Server(None, workers=cfg.workers, dispatch=cfg.dispatch,
                     event_config=event_config_factory(cfg))
-    for lc in cfg.listeners:
-        where = (sockets or {}).get(lc.name) or parse_bind(lc.bind)
-        server.add_listener(lc.name, _factory(lc), where=where, backlog=lc.backlog,
-                            reuse_port=lc.reuse_port, **_listener_kwargs(lc))
+    for name, factory, where, options in _listeners(cfg):
+        where = (sockets or {}).get(name) or where
+        server.add_listener(name, factory, where=where, options=options)
     if admin and cfg.admin.bind is not None:
         host, port = parse_bind(cfg.admin.bind)
         server.add_admin(host, port, lambda: AdminProtocol(server))
     server.shutdown_grace = cfg.shutdown.grace
     server.health_delay = cfg.shutdown.health_delay
     return server
+
+
+def failure_fields(cfg: Config, exc: BaseException) -> dict[str, Any]:
+    """listener, key (FILE:LINE: key.path) and reason of a bind or build error of ``cfg``."""
+    name = getattr(exc, "listener", None)
+    paths = {lc.name: f"listeners[{i}].bind" for i, lc in enumerate(cfg.listeners)}
+    if name is None and isinstance(exc, OSError) and cfg.admin.bind is not None:
+        name, path = "admin", "admin.bind"  # the only bind not made for a named listener
+    else:
+        path = paths.get(name, "listeners")
+    reason = (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc))
+    key = cfg.source.where(path)
+    return {"listener": name, "key": key, "reason": reason,
+            "error": f"{key}: listener {name!r}: {reason}"}
+
+
+def _restart_only_changes(old: Config, new: Config) -> ConfigError | None:
+    for what in _RESTART_ONLY:
+        if getattr(new, what) != getattr(old, what):
+            lines = new.source.lines
+            path = what if what in lines else next((p for p in lines if p.startswith(what)), what)
+            return ConfigError(new.source.filename, lines.get(path, 1), path,
+                               f"{what} cannot change while running (restart to apply it)")
+    return None
 
 
 class Daemon:
@@ -97,7 +114,7 @@ class Daemon:
         try:
             self.server.serve_forever(extra_signals=extra)
         except OSError as exc:  # a bind that failed: nothing is left running
-            _log.error("start_failed", error=str(exc))
+            _log.error("start_failed", **failure_fields(self.cfg, exc))
             return 1
         _log.info("daemon_exit")
         return 0
@@ -107,8 +124,8 @@ class Daemon:
         sdnotify.notify("STOPPING=1")
 
     def reload(self, signum: int = 0) -> None:
-        """SIGHUP: re-read the file and apply what can change live (systemd hears
-        RELOADING=1, then READY=1 once done, whether the file was good or not)."""
+        """SIGHUP: re-read the file and apply all of it, or none of it (see the module doc);
+        systemd hears RELOADING=1, then READY=1 once done, whether the file was good or not."""
         if self.path is None:
             _log.info("reload_skipped", reason="running the built-in config; nothing to re-read")
             return
@@ -121,34 +138,22 @@ class Daemon:
     def _reload(self) -> None:
         try:
             new = load_config(self.path)
+            refused = _restart_only_changes(self.cfg, new)
+            if refused is not None:
+                raise refused
         except ConfigError as exc:
             _log.error("reload_failed", error=str(exc), kept="the running config")
             return
+        try:
+            self.server.replace_listeners(_listeners(new))
+        except (OSError, ValueError, TypeError, ReactorError) as exc:
+            _log.error("reload_failed", kept="the running config", **failure_fields(new, exc))
+            return
         self._configure_logging(new)
-        old = {lc.name: lc for lc in self.cfg.listeners}
-        fresh = {lc.name: lc for lc in new.listeners}
-        for name in old.keys() - fresh.keys():
-            self.server.remove_listener(name)
-        for name, lc in fresh.items():
-            try:
-                if name not in old or old[name].bind != lc.bind or old[name].backlog != lc.backlog \
-                        or old[name].reuse_port != lc.reuse_port:
-                    if name in old:
-                        self.server.remove_listener(name)
-                    self.server.add_listener(name, _factory(lc), where=parse_bind(lc.bind),
-                                             backlog=lc.backlog, reuse_port=lc.reuse_port,
-                                             **_listener_kwargs(lc))
-                else:
-                    self.server.update_listener(name, _factory(lc), **_listener_kwargs(lc))
-            except (OSError, ValueError) as exc:
-                _log.error("reload_listener_failed", listener=name, error=str(exc))
-        for what in ("workers", "dispatch", "backend", "admin"):
-            if getattr(new, what) != getattr(self.cfg, what):
-                _log.warning("reload_needs_restart", setting=what)
         self.server.shutdown_grace = new.shutdown.grace
         self.server.health_delay = new.shutdown.health_delay
         self.cfg = new
-        _log.info("reloaded", path=self.path, listeners=sorted(fresh))
+        _log.info("reloaded", path=self.path, listeners=sorted(lc.name for lc in new.listeners))
 
 
 def run_daemon(cfg: Config, *, config_path: str | None = None, log_format: str | None = None,

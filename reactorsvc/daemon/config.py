@@ -1,11 +1,18 @@
 """The daemon's configuration: YAML file → validated, frozen dataclasses.
 
 Data flow: ``load_config(path)`` reads bytes → ``load_config_text`` → ``yamlpos.parse`` (nodes
-with lines) → the ``_parse_*`` functions below (one per section, keys taken in document order,
-so the error reported is the first one in the file) → the cross checks that need the whole file
-(duplicate listener names, overlapping binds, the admin bind) → services imported last, so a
-typo elsewhere is reported before any user code runs. The first problem raises ConfigError,
+with lines, bounded in size, depth and alias expansion) → the ``_parse_*`` functions below (one
+per section, keys taken in document order, so the error reported is the first one in the file)
+→ ``configbuild.check_buildable``, which builds what the owners build at serve time (the
+EventConfig and a probe base, the dispatch policy, the resolved binds, the service factories)
+so that ``check`` accepts exactly what ``serve`` runs. The first problem raises ConfigError,
 whose ``str()`` is ``FILE:LINE: key.path: what is wrong``.
+
+No value is re-declared here: a listener's backlog, timeouts and watermarks are the io layer's
+``ListenerOptions`` (built from the YAML keys, which are its field names; ``_GROUPS`` says which
+fields nest), backend and feature names are the reactor's tables, dispatch policies are
+``workers.dispatch.POLICIES``. ``Config.source`` keeps the line of every key path, so a failure
+at serve or reload time (a bind) can still be reported as ``FILE:LINE: key.path``.
 
 ``default_config()`` loads the packaged ``default.yaml`` (the same text as configs/default.yaml).
 ``config_to_dict`` / ``config_to_yaml`` give the effective config back; loading that output
@@ -27,28 +34,31 @@ from typing import Any, Union
 
 import yaml
 
-from .configvalues import BUILTIN_SERVICES, binds_overlap, parse_bind, service_target
-from .services import make_factory, resolve
-from .yamlpos import (ConfigError, Map, Node, Scalar, describe, parse, read_bool, read_choice,
-                      read_int, read_list, read_map, read_seconds, read_str, to_plain)
+from ..base.backends import KNOWN_METHODS
+from ..base.flags import FEATURE_NAMES
+from ..io.options import ListenerOptions
+from ..workers.dispatch import POLICIES
+from .configvalues import BUILTIN_SERVICES, parse_bind, service_target
+from .yamlpos import (ConfigError, Map, Node, Scalar, describe, parse, read_choice, read_int,
+                      read_list, read_map, read_seconds, read_str, to_plain)
 
 __all__ = [
-    "Config", "BackendConfig", "ListenerConfig", "WriteBufferConfig", "LoggingConfig",
-    "AdminConfig", "ShutdownConfig", "ConfigError", "load_config", "load_config_text",
+    "Config", "BackendConfig", "ListenerConfig", "LoggingConfig", "AdminConfig",
+    "ShutdownConfig", "Source", "ConfigError", "load_config", "load_config_text",
     "default_config", "config_to_dict", "config_to_yaml", "service_target", "parse_bind",
-    "DISPATCH_POLICIES", "BACKENDS", "FEATURES", "LOG_LEVELS", "LOG_FORMATS",
-    "BUILTIN_SERVICES", "MAX_WORKERS", "MAX_PROCESSES",
+    "LOG_LEVELS", "LOG_FORMATS", "BUILTIN_SERVICES", "MAX_WORKERS", "MAX_PROCESSES",
+    "ListenerOptions",
 ]
 
-DISPATCH_POLICIES = ("round_robin", "least_connections", "hash")
-BACKENDS = ("epoll", "poll", "select", "kqueue")
-#: Feature names → EV_FEATURE_* masks (DESIGN.md values), for EventConfig.require_features.
-FEATURES = {"ET": 0x01, "O1": 0x02, "FDS": 0x04, "EARLY_CLOSE": 0x08}
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("json", "console", "auto")
 MAX_WORKERS = 256
 MAX_PROCESSES = 256
 _NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
+# How ListenerOptions' fields are spelled in YAML: a field with one of these prefixes sits in
+# a nested mapping (write_buffer_high -> write_buffer: {high: ...}); every other field is a
+# key of the listener itself. The fields themselves are ListenerOptions' (io/options.py).
+_GROUPS = {"write_buffer": "write_buffer_"}
 
 
 def _default_workers() -> int:
@@ -67,33 +77,20 @@ class BackendConfig:
         """The OR of the required EV_FEATURE_* masks."""
         mask = 0
         for name in self.require:
-            mask |= FEATURES[name]
+            mask |= FEATURE_NAMES[name]
         return mask
 
 
 @dataclass(frozen=True)
-class WriteBufferConfig:
-    """Transport write-buffer watermarks in bytes (asyncio's defaults); 0 <= low <= high."""
-
-    high: int = 64 * 1024
-    low: int = 16 * 1024
-
-
-@dataclass(frozen=True)
 class ListenerConfig:
-    """One listening socket and the service that handles its connections."""
+    """One listening socket, the service that handles its connections, and the io layer's
+    ListenerOptions (backlog, timeouts, watermarks ...) exactly as they reach the Listener."""
 
     name: str
     bind: str  # "host:port", "[ipv6]:port" or "unix:/path"; see parse_bind()
     service: str  # a BUILTIN_SERVICES name or "package.module:factory"
     options: dict[str, Any] = field(default_factory=dict)  # passed through to the service factory
-    backlog: int = 1024
-    reuse_port: bool = False
-    max_connections: int | None = None
-    idle_timeout: float | None = None
-    read_timeout: float | None = None
-    write_timeout: float | None = None
-    write_buffer: WriteBufferConfig = field(default_factory=WriteBufferConfig)
+    io: ListenerOptions = field(default_factory=ListenerOptions)
 
     @property
     def address(self) -> Union[tuple, str]:
@@ -104,6 +101,19 @@ class ListenerConfig:
     def target(self) -> str:
         """The service as "module:attr" (built-in names resolved)."""
         return service_target(self.service)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a Config came from: the file name and the line of every key path read."""
+
+    filename: str
+    lines: dict = field(default_factory=dict)
+
+    def where(self, path: str) -> str:
+        """``FILE:LINE: path`` (``FILE: path`` when the line is unknown)."""
+        line = self.lines.get(path)
+        return f"{self.filename}:{line}: {path}" if line else f"{self.filename}: {path}"
 
 
 @dataclass(frozen=True)
@@ -143,6 +153,7 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
     shutdown: ShutdownConfig = field(default_factory=ShutdownConfig)
+    source: Source = field(default_factory=lambda: Source("<built>"), compare=False, repr=False)
 
 
 # ---------------------------------------------------------------------------- public functions
@@ -172,9 +183,9 @@ def load_config_text(text: str, filename: str = "<default>") -> Config:
         got = "an empty document" if root is None else describe(root)
         line = 1 if root is None else root.line
         raise ConfigError(filename, line, "<root>", f"the top level must be a mapping, got {got}")
-    cfg, lines = _parse_config(filename, root)
-    _check_binds(filename, cfg, lines)
-    _check_services(filename, cfg, lines)
+    cfg = _parse_config(filename, root)
+    from .configbuild import check_buildable  # it imports the services: only when needed
+    check_buildable(cfg)
     return cfg
 
 
@@ -189,7 +200,35 @@ def config_to_dict(cfg: Config) -> dict:
 
     Loading its YAML (config_to_yaml) gives a Config equal to ``cfg``.
     """
-    return dataclasses.asdict(cfg)
+    out = {}
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if f.name == "source":
+            continue
+        if f.name == "listeners":
+            out[f.name] = [_listener_dict(lc) for lc in value]
+        else:
+            out[f.name] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+    return out
+
+
+def _listener_dict(lc: ListenerConfig) -> dict:
+    out = {"name": lc.name, "bind": lc.bind, "service": lc.service, "options": lc.options}
+    for name in ListenerOptions.field_names():
+        group, sub = _yaml_key(name)
+        if sub is None:
+            out[name] = getattr(lc.io, name)
+        else:
+            out.setdefault(group, {})[sub] = getattr(lc.io, name)
+    return out
+
+
+def _yaml_key(field_name: str) -> tuple[str, str | None]:
+    """(group, key) for a ListenerOptions field in a nested mapping, else (field, None)."""
+    for group, prefix in _GROUPS.items():
+        if field_name.startswith(prefix):
+            return group, field_name[len(prefix):]
+    return field_name, None
 
 
 def config_to_yaml(cfg: Config) -> str:
@@ -221,12 +260,12 @@ def _require(fn: str, node: Node, path: str, values: dict, keys: tuple) -> None:
             raise ConfigError(fn, node.line, path, f"missing required key {key!r}")
 
 
-def _parse_config(fn: str, root: Map) -> tuple:
+def _parse_config(fn: str, root: Map) -> Config:
     lines: dict = {}
     readers = {
         "workers": lambda f, n, p: _read_count(f, n, p, MAX_WORKERS),
         "processes": lambda f, n, p: _read_count(f, n, p, MAX_PROCESSES),
-        "dispatch": lambda f, n, p: read_choice(f, n, p, DISPATCH_POLICIES, "dispatch policy"),
+        "dispatch": lambda f, n, p: read_choice(f, n, p, POLICIES, "dispatch policy"),
         "backend": lambda f, n, p: _parse_backend(f, n, p, lines),
         "listeners": lambda f, n, p: _parse_listeners(f, n, p, lines),
         "logging": lambda f, n, p: LoggingConfig(**_fields(f, n, p, _LOGGING_READERS, lines)),
@@ -235,7 +274,7 @@ def _parse_config(fn: str, root: Map) -> tuple:
     }
     values = _fields(fn, root, "", readers, lines)
     _require(fn, root, "<root>", values, ("listeners",))
-    return Config(**values), lines
+    return Config(**values, source=Source(fn, lines))
 
 
 def _read_count(fn: str, node: Node, path: str, most: int) -> int:
@@ -264,14 +303,11 @@ def _read_names(fn: str, node: Node, path: str, choices, what: str) -> list:
 
 def _parse_backend(fn: str, node: Node, path: str, lines: dict) -> BackendConfig:
     readers = {
-        "avoid": lambda f, n, p: _read_names(f, n, p, BACKENDS, "backend"),
-        "require": lambda f, n, p: _read_names(f, n, p, tuple(FEATURES), "feature"),
+        "avoid": lambda f, n, p: _read_names(f, n, p, KNOWN_METHODS, "backend"),
+        "require": lambda f, n, p: _read_names(f, n, p, tuple(FEATURE_NAMES), "feature"),
     }
-    values = _fields(fn, node, path, readers, lines)
-    if set(BACKENDS) <= set(values.get("avoid", ())):
-        raise ConfigError(fn, lines[f"{path}.avoid"], f"{path}.avoid",
-                          "avoids every backend: at least one must stay usable")
-    return BackendConfig(**values)
+    lines[path] = node.line
+    return BackendConfig(**_fields(fn, node, path, readers, lines))
 
 
 _LOGGING_READERS = {
@@ -324,36 +360,11 @@ def _read_options(fn: str, node: Node, path: str, lines: dict) -> dict:
     return to_plain(node)
 
 
-def _optional_seconds(fn: str, node: Node, path: str) -> float | None:
-    return read_seconds(fn, node, path, nullable=True)
-
-
-_LISTENER_READERS = {
-    "name": _read_name,
-    "bind": _read_bind,
-    "service": _read_service,
-    "backlog": lambda f, n, p: read_int(f, n, p, 1, 65535),
-    "reuse_port": read_bool,
-    "max_connections": lambda f, n, p: read_int(f, n, p, 1, None, nullable=True),
-    "idle_timeout": _optional_seconds,
-    "read_timeout": _optional_seconds,
-    "write_timeout": _optional_seconds,
-}
-
-
 def _parse_listeners(fn: str, node: Node, path: str, lines: dict) -> list:
     items = read_list(fn, node, path)
     if not items:
         raise ConfigError(fn, node.line, path, "at least one listener is required")
-    listeners = []
-    for i, item in enumerate(items):
-        item_path = f"{path}[{i}]"
-        readers = dict(_LISTENER_READERS)
-        readers["write_buffer"] = lambda f, n, p: _parse_write_buffer(f, n, p, lines)
-        readers["options"] = lambda f, n, p: _read_options(f, n, p, lines)
-        values = _fields(fn, item, item_path, readers, lines)
-        _require(fn, item, item_path, values, ("name", "bind", "service"))
-        listeners.append(ListenerConfig(**values))
+    listeners = [_parse_listener(fn, item, f"{path}[{i}]", lines) for i, item in enumerate(items)]
     names: dict = {}
     for i, listener in enumerate(listeners):
         if listener.name in names:
@@ -364,56 +375,37 @@ def _parse_listeners(fn: str, node: Node, path: str, lines: dict) -> list:
     return listeners
 
 
-def _parse_write_buffer(fn: str, node: Node, path: str, lines: dict) -> WriteBufferConfig:
-    readers = {"high": lambda f, n, p: read_int(f, n, p, 0, None),
-               "low": lambda f, n, p: read_int(f, n, p, 0, None)}
-    values = _fields(fn, node, path, readers, lines)
-    # asyncio's rule for a missing half: high = 4 * low, low = high // 4.
-    high = values.get("high", 4 * values["low"] if "low" in values else 64 * 1024)
-    low = values.get("low", high // 4)
-    if low > high:
-        raise ConfigError(fn, lines[f"{path}.low"], f"{path}.low",
-                          f"low watermark {low} is above the high watermark {high}")
-    return WriteBufferConfig(high=high, low=low)
+_LISTENER_READERS = {"name": _read_name, "bind": _read_bind, "service": _read_service}
 
 
-# ---------------------------------------------------------------------------- cross checks
-
-def _check_binds(fn: str, cfg: Config, lines: dict) -> None:
-    """No two listeners, nor a listener and the admin endpoint, may share an address."""
-    seen: list = []  # (parsed, bind text, owner path)
-    binds = [(f"listeners[{i}]", lst.bind) for i, lst in enumerate(cfg.listeners)]
-    if cfg.admin.bind is not None:
-        binds.append(("admin", cfg.admin.bind))
-    for owner, bind in binds:
-        parsed = parse_bind(bind)
-        for other_parsed, other_bind, other_owner in seen:
-            if binds_overlap(parsed, other_parsed):
-                how = ("is already used by" if parsed == other_parsed
-                       else f"overlaps {other_bind} of")
-                raise ConfigError(fn, lines[f"{owner}.bind"], f"{owner}.bind",
-                                  f"address {bind} {how} {other_owner} "
-                                  f"(line {lines[f'{other_owner}.bind']})")
-        seen.append((parsed, bind, owner))
-
-
-def _check_services(fn: str, cfg: Config, lines: dict) -> None:
-    """Import every service and check its options now, so a bad one fails before anything binds.
-
-    Import problems point at ``service``; option problems at the option's own line when the
-    service names it (ServiceError.option), else at ``options`` (or ``service`` if absent).
-    """
-    for i, listener in enumerate(cfg.listeners):
-        path = f"listeners[{i}]"
-        try:
-            resolve(listener.service)
-        except ValueError as exc:
-            raise ConfigError(fn, lines[f"{path}.service"], f"{path}.service", str(exc)) from None
-        try:
-            make_factory(listener.service, listener.options)
-        except ValueError as exc:
-            option = getattr(exc, "option", None)
-            candidates = [f"{path}.options.{option}"] if option else []
-            candidates += [f"{path}.options", f"{path}.service"]
-            where = next(p for p in candidates if p in lines)
-            raise ConfigError(fn, lines[where], where, str(exc)) from None
+def _parse_listener(fn: str, item: Node, path: str, lines: dict) -> ListenerConfig:
+    """name/bind/service/options here; every other key is a ListenerOptions field, built by
+    ListenerOptions itself (its TypeError/ValueError become the ConfigError of that key)."""
+    io_keys = {_yaml_key(name)[0] for name in ListenerOptions.field_names()}
+    lines[path] = item.line
+    values: dict = {}
+    io: dict = {}
+    for key, entry in read_map(fn, item, path, [*_LISTENER_READERS, "options", *io_keys]).items():
+        key_path = _join(path, key)
+        lines[key_path] = entry.node.line
+        if key in _LISTENER_READERS:
+            values[key] = _LISTENER_READERS[key](fn, entry.node, key_path)
+        elif key == "options":
+            values[key] = _read_options(fn, entry.node, key_path, lines)
+        elif key in _GROUPS:
+            subkeys = {_yaml_key(n)[1]: n for n in ListenerOptions.field_names()
+                       if _yaml_key(n)[0] == key}
+            for sub, sub_entry in read_map(fn, entry.node, key_path, subkeys).items():
+                lines[f"{key_path}.{sub}"] = sub_entry.node.line
+                io[subkeys[sub]] = to_plain(sub_entry.node)
+        else:
+            io[key] = to_plain(entry.node)
+    _require(fn, item, path, values, ("name", "bind", "service"))
+    try:
+        values["io"] = ListenerOptions(**io)
+    except (TypeError, ValueError) as exc:
+        argument = getattr(exc, "argument", None)
+        group, sub = _yaml_key(argument) if argument else (None, None)
+        key_path = path if group is None else _join(path, group if sub is None else f"{group}.{sub}")
+        raise ConfigError(fn, lines.get(key_path, item.line), key_path, str(exc)) from None
+    return ListenerConfig(**values)

@@ -1,6 +1,7 @@
 """Value checks shared by the config loader and the daemon: bind addresses and services.
 
 ``parse_bind`` turns "host:port", "[ipv6]:port" or "unix:/path" into what a socket binds to;
+``resolve_bind`` resolves a host name as the Listener will when it binds (getaddrinfo), and
 ``binds_overlap`` says whether two such addresses collide on Linux. ``service_target`` maps a
 service name (a built-in of ``services.BUILTIN`` or "package.module:factory") to "module:attr"
 without importing anything; ``services.make_factory`` does the importing. Each function raises
@@ -16,12 +17,12 @@ import os
 import re
 from typing import Union
 
+from ..io.sockets import check_unix_path, resolve
 from .services import BUILTIN as BUILTIN_SERVICES  # built-in name -> "module:attr"
 from .yamlpos import suggest
 
-__all__ = ["BUILTIN_SERVICES", "service_target", "parse_bind", "binds_overlap"]
+__all__ = ["BUILTIN_SERVICES", "service_target", "parse_bind", "binds_overlap", "resolve_bind"]
 
-_MAX_UNIX_PATH = 107  # Linux sun_path is 108 bytes including the terminating NUL
 _DOTTED = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
 _IMPORT_PATH_RE = re.compile(rf"{_DOTTED}:{_DOTTED}")
 _HOST_LABEL_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
@@ -45,11 +46,7 @@ def parse_bind(text: str) -> Union[tuple, str]:
         path = text[len("unix:"):]
         if not path:
             raise ValueError("unix socket path is empty")
-        size = len(os.fsencode(path))
-        if size > _MAX_UNIX_PATH:
-            raise ValueError(f"unix socket path is {size} bytes, "
-                             f"over the {_MAX_UNIX_PATH}-byte limit")
-        return path
+        return check_unix_path(path)  # the io layer's limits (sun_path size, NUL)
     host, sep, port_text = text.rpartition(":")
     if not sep:
         raise ValueError(f"expected 'host:port', '[ipv6]:port' or 'unix:/path', got {text!r}")
@@ -85,7 +82,6 @@ def _parse_host(host: str) -> str:
     return host.lower()
 
 
-
 def _host_family(host: str) -> int | None:
     try:
         return ipaddress.ip_address(host).version
@@ -107,3 +103,15 @@ def binds_overlap(a: Union[tuple, str], b: Union[tuple, str]) -> bool:
         if wildcard == "0.0.0.0" and _host_family(other) in (4, None):
             return True
     return False
+
+
+def resolve_bind(address: Union[tuple, str]) -> list:
+    """The addresses a parse_bind() result binds: [(ip, port), ...] for TCP (every address the
+    host resolves to, as the Listener binds them all), [path] for a Unix socket.
+
+    OSError (socket.gaierror naming the host) when the name does not resolve.
+    """
+    if isinstance(address, str):
+        return [address]
+    host, port = address
+    return [info[4][:2] for info in resolve(host, port, passive=True)]

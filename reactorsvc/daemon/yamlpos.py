@@ -9,6 +9,13 @@ While building it also rejects what ``yaml.safe_load`` silently accepts: a key g
 mapping (safe_load keeps the last), keys that are not strings, and recursive aliases. Merge keys
 (``<<: *anchor``) are honoured: explicit keys win, then merged mappings in order.
 
+Bounds, so that no text can make a reader hang or raise anything but ConfigError (the daemon
+parses a reloaded file in its supervisor thread): at most MAX_TEXT characters, collections
+nested at most MAX_DEPTH deep (checked on the event stream, before PyYAML's recursive
+composer runs), at most MAX_VALUES values once every alias is expanded (an alias bomb — "billion
+laughs" — is refused at the anchor that crosses it), and integers of at most MAX_INT_CHARS
+characters. A tag whose constructor fails (``!!int abc``) is a ConfigError at its line.
+
 The typed readers at the bottom (``read_int``, ``read_str``, ...) are what the validator calls;
 each raises ConfigError naming the node's line and the dotted key path.
 
@@ -18,18 +25,26 @@ Everything here is pure and keeps no state between calls: safe to call from any 
 from __future__ import annotations
 
 import difflib
-import math
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Union
 
 import yaml
 
+from .._checks import check_int, check_timeout
+
 __all__ = [
     "ConfigError", "suggest", "Scalar", "Seq", "Map", "Entry", "Node", "parse", "to_plain",
     "describe",
     "read_map", "read_list", "read_str", "read_bool", "read_int", "read_seconds", "read_choice",
+    "MAX_TEXT", "MAX_DEPTH", "MAX_VALUES", "MAX_INT_CHARS",
 ]
+
+MAX_TEXT = 1024 * 1024
+MAX_DEPTH = 64
+MAX_VALUES = 100_000
+MAX_INT_CHARS = 40
+_INT_TAG = "tag:yaml.org,2002:int"
 
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
@@ -95,7 +110,11 @@ def parse(text: str, filename: str) -> Node | None:
     Raises ConfigError for YAML syntax errors (at the line of the problem), duplicate keys,
     non-string keys, unsupported tags and recursive aliases.
     """
+    if len(text) > MAX_TEXT:
+        raise ConfigError(filename, 1, "<root>", f"the file has {len(text)} characters, "
+                                                 f"more than the {MAX_TEXT} allowed")
     try:
+        _check_depth(text, filename)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -112,6 +131,20 @@ def parse(text: str, filename: str) -> Node | None:
     return _Builder(filename).build(root)
 
 
+def _check_depth(text: str, filename: str) -> None:
+    """ConfigError at the first collection nested deeper than MAX_DEPTH (iterative: PyYAML's
+    parser keeps an explicit stack, unlike its composer)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ConfigError(filename, event.start_mark.line + 1, "<root>",
+                                  f"collections nested more than {MAX_DEPTH} deep")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
 class _Builder:
     """Converts composed yaml nodes to Scalar/Seq/Map; memoised so aliases are not re-expanded."""
 
@@ -119,6 +152,7 @@ class _Builder:
         self._filename = filename
         self._constructor = yaml.constructor.SafeConstructor()
         self._done: dict[int, Node] = {}
+        self._sizes: dict[int, int] = {}   # id(yaml node) -> values in it, aliases expanded
         self._active: set[int] = set()
 
     def _error(self, ynode: yaml.Node, path: str, message: str) -> ConfigError:
@@ -137,15 +171,26 @@ class _Builder:
         finally:
             self._active.discard(key)
         self._done[key] = node
+        self._sizes[key] = size = 1 + sum(self._sizes.get(id(child), 1) for child in _children(ynode))
+        if size > MAX_VALUES:
+            raise self._error(ynode, path, f"more than {MAX_VALUES} values once aliases are "
+                                           "expanded (an alias bomb?)")
         return node
 
     def _build_new(self, ynode: yaml.Node, path: str) -> Node:
         line = ynode.start_mark.line + 1
         if isinstance(ynode, yaml.ScalarNode):
+            if ynode.tag == _INT_TAG and len(ynode.value) > MAX_INT_CHARS:
+                raise self._error(ynode, path, f"integer of {len(ynode.value)} characters, "
+                                               f"more than the {MAX_INT_CHARS} allowed")
             try:
                 value = self._constructor.construct_object(ynode)
             except yaml.MarkedYAMLError as exc:
                 raise self._error(ynode, path, f"YAML error: {exc.problem}") from None
+            except (ValueError, TypeError, OverflowError, ArithmeticError) as exc:
+                # A tag forced on text it cannot construct: !!int abc, !!float x, !!binary ...
+                raise self._error(ynode, path, f"YAML error: {ynode.tag} "
+                                               f"{ynode.value[:40]!r}: {exc}") from None
             return Scalar(value, line, ynode.value)
         if isinstance(ynode, yaml.SequenceNode):
             if ynode.tag != _SEQ_TAG:
@@ -188,6 +233,14 @@ class _Builder:
         if not isinstance(key, Scalar) or not isinstance(key.value, str):
             raise self._error(key_node, path, f"mapping keys must be strings, got {describe(key)}")
         return key.value
+
+
+def _children(ynode: yaml.Node) -> list:
+    if isinstance(ynode, yaml.SequenceNode):
+        return ynode.value
+    if isinstance(ynode, yaml.MappingNode):
+        return [n for pair in ynode.value for n in pair]
+    return []
 
 
 def to_plain(node: Node) -> Any:
@@ -271,6 +324,10 @@ def read_bool(filename: str, node: Node, path: str) -> bool:
     return node.value
 
 
+def _key_name(path: str) -> str:
+    return path.rpartition(".")[2] or path
+
+
 def read_int(filename: str, node: Node, path: str, lo: int, hi: int | None = None,
              *, nullable: bool = False) -> int | None:
     """An integer in lo..hi (hi None: no upper bound). A boolean is not an integer."""
@@ -278,26 +335,23 @@ def read_int(filename: str, node: Node, path: str, lo: int, hi: int | None = Non
         return None
     if not isinstance(node, Scalar) or type(node.value) is not int:
         raise _type_error(filename, node, path, "an integer" + (" or null" if nullable else ""))
-    value = node.value
-    if hi is None and value < lo:
-        raise _fail(filename, node, path, f"must be at least {lo}, got {value}")
-    if hi is not None and not lo <= value <= hi:
-        key = path.rpartition(".")[2]
-        raise _fail(filename, node, path, f"{key} {value} out of range {lo}..{hi}")
-    return value
+    try:
+        return check_int(node.value, _key_name(path), lo, hi)
+    except ValueError as exc:
+        raise _fail(filename, node, path, str(exc)) from None
 
 
 def read_seconds(filename: str, node: Node, path: str, *, nullable: bool = False) -> float | None:
-    """A finite number of seconds greater than 0, as a float (an integer is accepted)."""
+    """A number of seconds > 0 and at most MAX_SECONDS, as a float (an integer is accepted)."""
     if nullable and isinstance(node, Scalar) and node.value is None:
         return None
     if not isinstance(node, Scalar) or type(node.value) not in (int, float):
         expected = "a number of seconds" + (" or null" if nullable else "")
         raise _type_error(filename, node, path, expected)
-    value = float(node.value)
-    if not math.isfinite(value) or value <= 0:
-        raise _fail(filename, node, path, f"must be greater than 0 seconds, got {node.text}")
-    return value
+    try:
+        return check_timeout(node.value, _key_name(path))
+    except ValueError as exc:
+        raise _fail(filename, node, path, str(exc)) from None
 
 
 def read_choice(filename: str, node: Node, path: str, choices: Collection[str], what: str) -> str:

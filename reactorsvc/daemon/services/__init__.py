@@ -31,6 +31,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ...io.connection import check_protocol
+
 __all__ = ["BUILTIN", "ServiceError", "make_factory", "resolve"]
 
 BUILTIN: dict[str, str] = {
@@ -115,6 +117,21 @@ def _check_signature(target: str, fn: Callable[..., Any], options: dict[str, Any
                                f"it needs a positional argument {name!r}")
 
 
+def _check_produces_protocols(target: str, fn: Callable[..., Any]) -> None:
+    """A class must have the Protocol methods (the io layer's rule); a C built-in such as
+    ``os:getcwd`` cannot be a protocol factory. A Python function is taken on trust: calling it
+    here could have effects, and its result is checked per connection."""
+    if inspect.isclass(fn):
+        try:
+            check_protocol(fn)
+        except TypeError as exc:
+            raise ServiceError(f"service {target!r}: class {fn.__qualname__} is not a protocol "
+                               f"({exc})") from None
+    elif inspect.isbuiltin(fn) or isinstance(fn, (type(len), type("".join))):
+        raise ServiceError(f"service {target!r} is a built-in function, not a protocol factory "
+                           "(a Protocol class, or a function returning a protocol)")
+
+
 def make_factory(target: str, options: Mapping[str, Any] | None = None) -> Callable[[], Any]:
     """Resolve ``target`` and check ``options`` now; return the protocol factory.
 
@@ -129,6 +146,7 @@ def make_factory(target: str, options: Mapping[str, Any] | None = None) -> Calla
         raise ServiceError(
             f"service {target!r}: options must be a mapping, not {type(options).__name__}"
         )
+    _check_produces_protocols(target, fn)
     opts = dict(options)
     for name in opts:
         if not isinstance(name, str):
