@@ -101,11 +101,11 @@ CASES = [
     ("unknown-listener-key", "    service: http-hello", "    servise: http-hello", None,
      "listeners[1].servise", "unknown key 'servise'; did you mean 'service'?"),
     ("watermarks-inverted", "      low: 16384", "      low: 99999", None,
-     "listeners[0].write_buffer.low", "low watermark 99999 is above the high watermark 65536"),
+     "listeners[0].write_buffer.low", "write_buffer_low 99999 is above write_buffer_high 65536"),
     ("log-level", "  level: info", "  level: verbose", None, "logging.level",
      "unknown log level 'verbose' (valid: debug, info, warning, error)"),
     ("grace-negative", "  grace: 1", "  grace: -1", None, "shutdown.grace",
-     "must be greater than 0 seconds, got -1"),
+     "grace must be a finite number of seconds > 0, got -1"),
 ]
 BROKEN_SERVICE = 'raise RuntimeError("broken on purpose")\n'
 

@@ -149,8 +149,8 @@ def test_broken_file_is_logged_and_the_old_config_stays(daemon, tmp_path):
     line = lines.index("  grace: -1") + 1
     failed = reload(d, cfg, broken, 1, event="reload_failed")
     assert failed["level"] == "error"
-    assert failed["error"] == f"{cfg.path}:{line}: shutdown.grace: must be greater than 0 " \
-                              "seconds, got -1"
+    assert failed["error"] == f"{cfg.path}:{line}: shutdown.grace: grace must be a finite " \
+                              "number of seconds > 0, got -1"
     assert d.events("reloaded") == []
     assert d.events("listener_started", listener="extra") == []
     with pytest.raises(ConnectionRefusedError):
@@ -167,22 +167,27 @@ def test_broken_file_is_logged_and_the_old_config_stays(daemon, tmp_path):
     assert stop(d) == 0
 
 
-def test_settings_that_need_a_restart_are_reported(daemon, tmp_path):
-    keep, second, admin = free_ports(3)
+def test_settings_that_need_a_restart_are_refused_by_name(daemon, tmp_path):
+    """A reload is all or nothing: a workers change refuses the whole file, by key and line,
+    and the new listener written beside it is not started."""
+    keep, second, late, admin = free_ports(4)
     text = TWO_ECHOES.format(keep=keep, second="second", port=second, admin=admin)
     cfg = write_config(tmp_path, text, rewrite=False)
     d = daemon(cfg)
-    reload(d, cfg, text.replace("workers: 2", "workers: 3"), 1)
-    warning = d.wait_log("reload_needs_restart")
-    assert (warning["level"], warning["setting"]) == ("warning", "workers")
+    changed = TWO_ECHOES.format(keep=keep, second="late", port=late, admin=admin)
+    failed = reload(d, cfg, changed.replace("workers: 2", "workers: 3"), 1, event="reload_failed")
+    assert failed["level"] == "error"
+    assert failed["error"] == (f"{cfg.path}:1: workers: workers cannot change while running "
+                               "(restart to apply it)")
+    assert d.events("reloaded") == [] and d.events("listener_started", listener="late") == []
     _, samples = metrics(cfg.admin)
     assert len([k for k in samples if k[0] == "reactorsvc_worker_open_connections"]) == 2
-    with connect(("127.0.0.1", keep)) as s:
+    with connect(("127.0.0.1", second)) as s:
         assert echo_roundtrip(s, b"x") == b"x"
     assert stop(d) == 0
 
 
-def test_new_listener_on_a_taken_port_is_logged_and_the_rest_goes_on(daemon, tmp_path):
+def test_new_listener_on_a_taken_port_fails_the_reload_and_nothing_changes(daemon, tmp_path):
     keep, second, taken, admin = free_ports(4)
     cfg = write_config(tmp_path, TWO_ECHOES.format(keep=keep, second="second", port=second,
                                                    admin=admin), rewrite=False)
@@ -190,14 +195,21 @@ def test_new_listener_on_a_taken_port_is_logged_and_the_rest_goes_on(daemon, tmp
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", taken))
         holder.listen(1)
-        reload(d, cfg, TWO_ECHOES.format(keep=keep, second="late", port=taken, admin=admin), 1)
-        failed = d.wait_log("reload_listener_failed", listener="late")
-        assert failed["level"] == "error"
-        assert "Address already in use" in failed["error"], failed
-    d.wait_log("listener_closed", listener="second")
-    with connect(("127.0.0.1", keep)) as s:
+        text = TWO_ECHOES.format(keep=keep, second="late", port=taken, admin=admin)
+        failed = reload(d, cfg, text, 1, event="reload_failed")
+    line = text.splitlines().index(f"    bind: 127.0.0.1:{taken}") + 1
+    assert (failed["level"], failed["listener"]) == ("error", "late")
+    assert failed["key"] == f"{cfg.path}:{line}: listeners[1].bind"
+    assert "Address already in use" in failed["reason"], failed
+    assert d.events("listener_closed", listener="second") == [] and d.events("reloaded") == []
+    with connect(("127.0.0.1", second)) as s:  # the listener it would have replaced still serves
         assert echo_roundtrip(s, b"x") == b"x"
         wait_metrics(cfg.admin, {"reactorsvc_worker_open_connections": 1})
+    # The port is free now: the same file reloads, and no stale state (KeyError) is left.
+    done = reload(d, cfg, text, 1)
+    assert done["listeners"] == ["keep", "late"]
+    with connect(("127.0.0.1", taken)) as s:
+        assert echo_roundtrip(s, b"y") == b"y"
     assert stop(d) == 0
 
 
