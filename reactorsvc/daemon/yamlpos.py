@@ -187,8 +187,10 @@ class _Builder:
                 value = self._constructor.construct_object(ynode)
             except yaml.MarkedYAMLError as exc:
                 raise self._error(ynode, path, f"YAML error: {exc.problem}") from None
-            except (ValueError, TypeError, OverflowError, ArithmeticError) as exc:
-                # A tag forced on text it cannot construct: !!int abc, !!float x, !!binary ...
+            except Exception as exc:
+                # A tag forced on text it cannot construct: !!int abc (ValueError), !!int ''
+                # (IndexError), !!bool maybe (KeyError), ... SafeConstructor's scalar
+                # constructors are pure functions of the text: any failure is the text's.
                 raise self._error(ynode, path, f"YAML error: {ynode.tag} "
                                                f"{ynode.value[:40]!r}: {exc}") from None
             return Scalar(value, line, ynode.value)
