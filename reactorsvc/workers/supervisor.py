@@ -42,6 +42,11 @@ class _Route:
         self.listener: Listener | None = None
 
 
+def _same_place(route: _Route, where: Any) -> bool:
+    """Whether ``where`` is what ``route`` listens on: as given, or as bound (port 0 → real)."""
+    return route.spec.where == where or route.listener.addresses == [where]
+
+
 def _named(exc: BaseException, name: str) -> BaseException:
     """``exc`` marked with the listener it is about (read by the daemon to name its config key)."""
     exc.listener = name  # type: ignore[attr-defined]
@@ -109,9 +114,9 @@ class Supervisor:
     def replace_listeners(self, specs: list[ListenerSpec]) -> None:
         """Make ``specs`` the listeners, as one transaction (a reload).
 
-        A spec whose ``where`` equals a running listener's keeps that listener's sockets (its
-        backlog and max_connections change in place; a reuse_port change is refused). Every
-        other spec is bound first, paused; if any bind fails, what was bound is closed, the
+        A spec whose ``where`` is a running listener's (as given, or its bound address) keeps
+        that listener's sockets (its backlog and max_connections change in place; a
+        reuse_port change is refused). Every other spec is bound first, paused; if any bind fails, what was bound is closed, the
         error (``.listener`` names the spec) is raised and nothing running has changed. Only
         then are the new listeners started and the ones left over closed.
         """
@@ -122,7 +127,7 @@ class Supervisor:
         free = {id(r): r for r in self._routes.values()}
         try:
             for spec in specs:
-                old = next((r for r in free.values() if r.spec.where == spec.where), None)
+                old = next((r for r in free.values() if _same_place(r, spec.where)), None)
                 if old is not None:
                     del free[id(old)]
                     if old.spec.options.reuse_port != spec.options.reuse_port:
