@@ -77,13 +77,16 @@ def check_bool(value: object, name: str) -> bool:
     return value
 
 
-def check_seconds(value: object, name: str, *, maximum: float | None = None) -> float:
-    """A finite number of seconds >= 0 (at most ``maximum`` if given), as a float."""
+def check_seconds(value: object, name: str, *, positive: bool = False,
+                  maximum: float | None = None) -> float:
+    """A finite number of seconds >= 0 (> 0 if ``positive``; at most ``maximum`` if given),
+    as a float."""
     if type(value) is bool or not isinstance(value, (int, float)):
         raise BadArgumentType(name, f"{name} must be a number of seconds, not {_type_name(value)}")
-    seconds = _finite(value, name, ">= 0")
-    if seconds < 0:
-        raise BadArgumentValue(name, f"{name} must be a finite number of seconds >= 0, "
+    rule = "> 0" if positive else ">= 0"
+    seconds = _finite(value, name, rule)
+    if seconds < 0 or (positive and seconds == 0):
+        raise BadArgumentValue(name, f"{name} must be a finite number of seconds {rule}, "
                                      f"got {value!r}")
     _at_most(seconds, value, name, maximum)
     return seconds

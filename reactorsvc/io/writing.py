@@ -19,6 +19,8 @@ import socket
 from time import monotonic
 from typing import Any, Iterable
 
+from .._checks import check_optional_int
+
 __all__ = ["WritingMixin", "DEFAULT_HIGH"]
 
 # With a default SIGPIPE disposition (embedders), a send to a closed peer would kill the process.
@@ -167,9 +169,8 @@ class WritingMixin:
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
         """Set the watermarks (asyncio's rules: high defaults to 64 KiB, or 4 * low when only
         low is given; low defaults to high // 4). ValueError unless high >= low >= 0."""
-        for name, value in (("high", high), ("low", low)):
-            if value is not None and (type(value) is bool or not isinstance(value, int)):
-                raise TypeError(f"{name} must be an int or None, not {type(value).__name__}")
+        check_optional_int(high, "high")
+        check_optional_int(low, "low")
         if high is None:
             high = DEFAULT_HIGH if low is None else 4 * low
         if low is None:

@@ -8,7 +8,6 @@ with every thread's stack dumped; its threads are daemons and are left where the
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import threading
@@ -17,6 +16,7 @@ from collections import Counter
 from typing import TextIO
 
 from reactorsvc import supported_methods
+from reactorsvc._checks import check_int, check_seconds
 
 from .bases import StressBase
 from .hammer import MAX_TIMEOUT, Hammer
@@ -46,17 +46,11 @@ def run_stress(threads: int = 4, bases: int = 2, seconds: float = 5.0, seed: int
 
 def _check_args(threads: object, bases: object, seconds: object, seed: object,
                 backend: object, stall_timeout: object) -> None:
-    for name, value in (("threads", threads), ("bases", bases), ("seed", seed)):
-        if type(value) is not int:
-            raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    for name, value in (("threads", threads), ("bases", bases)):
-        if value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
-    for name, value in (("seconds", seconds), ("stall_timeout", stall_timeout)):
-        if type(value) is bool or not isinstance(value, (int, float)):
-            raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
-        if not (value > 0 and math.isfinite(value)):
-            raise ValueError(f"{name} must be a finite number of seconds > 0, got {value!r}")
+    check_int(threads, "threads", 1)
+    check_int(bases, "bases", 1)
+    check_int(seed, "seed")
+    check_seconds(seconds, "seconds", positive=True)
+    check_seconds(stall_timeout, "stall_timeout", positive=True)
     if backend is not None and backend not in supported_methods():
         raise ValueError(f"backend {backend!r} is not available here (supported: "
                          f"{', '.join(supported_methods())})")

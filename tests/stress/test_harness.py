@@ -77,7 +77,7 @@ def test_main_rejects_bad_arguments_with_status_2(capsys, argv, message):
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
-    ({"threads": 0}, ValueError, "threads must be >= 1, got 0"),
+    ({"threads": 0}, ValueError, "threads must be at least 1, got 0"),
     ({"bases": 1.0}, TypeError, "bases must be an int, not float"),
     ({"seconds": 0}, ValueError, "seconds must be a finite number of seconds > 0, got 0"),
     ({"seed": "1"}, TypeError, "seed must be an int, not str"),
