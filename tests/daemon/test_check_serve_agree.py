@@ -5,7 +5,9 @@ serve starts (its ``server_started`` line; then SIGTERM, exit 0), and a config c
 The configs: the shipped ones, and one for each defect `check` used to pass while `serve` died
 (a backend section no backend fits, a NUL in a Unix path, ``localhost`` beside 127.0.0.1, a
 built-in function as service, durations past the maximum), beside valid variants.
-`check` runs in-process (the CLI's own main()), `serve` as a subprocess.
+`check` runs in-process (the CLI's own main()), `serve` as a subprocess. The loader's own error
+cases (test_config.py) go through both commands in-process; test_cli.py runs its broken configs
+through both as subprocesses.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from reactorsvc.cli import main as cli_main
 
 from .conftest import CONFIG_FILES, ConfigFile, free_ports, write_config
+from .test_config import ERROR_CASES
 
 BASE = """\
 {head}listeners:
@@ -92,3 +95,18 @@ def test_check_and_serve_agree(daemon, tmp_path, capsys):
     accepted = sorted(name for name, (status, _) in checked.items() if status == 0)
     assert accepted == sorted([p.name for p in CONFIG_FILES] + [
         "plain", "unix-and-options", "hash-reuse-port", "require-et"])
+
+
+def test_check_and_serve_refuse_every_loader_error_case_alike(tmp_path, capsys):
+    """The loader's error cases (test_config.py): `serve` refuses each exactly as `check` does,
+    before anything binds (run in-process: a refused config returns before the server exists)."""
+    for name, text, _ in ERROR_CASES:
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(text)
+        results = []
+        for command in ("check", "serve"):
+            capsys.readouterr()
+            status = cli_main([command, "-c", str(path)])
+            results.append((status, capsys.readouterr().err))
+        assert results[0] == results[1], name
+        assert results[0][0] == 2 and results[0][1].startswith(f"{path}:"), (name, results)
