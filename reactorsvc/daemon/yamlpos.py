@@ -113,36 +113,82 @@ def parse(text: str, filename: str) -> Node | None:
     if len(text) > MAX_TEXT:
         raise ConfigError(filename, 1, "<root>", f"the file has {len(text)} characters, "
                                                  f"more than the {MAX_TEXT} allowed")
+    scan = _Scan(filename)
     try:
-        _check_depth(text, filename)
+        scan.run(text)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
         problem = exc.problem or "invalid YAML"
         detail = f"{exc.context}: {problem}" if exc.context else problem
-        raise ConfigError(filename, line, "<root>", f"YAML syntax error: {detail}") from None
+        raise ConfigError(filename, line, scan.path(), f"YAML syntax error: {detail}") from None
     except yaml.YAMLError as exc:  # ReaderError: a character YAML does not allow
         position = getattr(exc, "position", 0) or 0
         line = text.count("\n", 0, position) + 1
-        raise ConfigError(filename, line, "<root>", f"YAML syntax error: {exc}") from None
+        raise ConfigError(filename, line, scan.path(), f"YAML syntax error: {exc}") from None
     if root is None:
         return None
     return _Builder(filename).build(root)
 
 
-def _check_depth(text: str, filename: str) -> None:
-    """ConfigError at the first collection nested deeper than MAX_DEPTH (iterative: PyYAML's
-    parser keeps an explicit stack, unlike its composer)."""
-    depth = 0
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
-        if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-            if depth > MAX_DEPTH:
-                raise ConfigError(filename, event.start_mark.line + 1, "<root>",
-                                  f"collections nested more than {MAX_DEPTH} deep")
-        elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
+class _Scan:
+    """One pass over PyYAML's event stream before composing: refuses nesting deeper than
+    MAX_DEPTH (the parser keeps an explicit stack; the composer recurses), and knows the key
+    path it has reached, so that a syntax error can name where it is."""
+
+    def __init__(self, filename: str) -> None:
+        self._filename = filename
+        self._frames: list[list] = []  # [is_map, key or index, expecting a key, is a key]
+
+    def path(self, limit: int | None = None) -> str:
+        """The innermost collection reached, with its key when inside a value: "<root>" at top.
+        ``limit``: at most that many levels, then "..." (for the nesting error)."""
+        parts = ""
+        for i, (is_map, at, expect_key, _) in enumerate(self._frames):
+            if limit is not None and i == limit:
+                return parts + "..."
+            inner = i == len(self._frames) - 1
+            if not is_map:
+                if not inner:  # the innermost sequence has no item open (scalars end at once)
+                    parts += f"[{at}]"
+            elif at is not None and not (inner and expect_key):
+                parts += f".{at}" if parts else str(at)
+        return parts or "<root>"
+
+    def run(self, text: str) -> None:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                as_key = self._begin_value(None)
+                if len(self._frames) >= MAX_DEPTH:
+                    raise ConfigError(self._filename, event.start_mark.line + 1, self.path(4),
+                                      f"collections nested more than {MAX_DEPTH} deep")
+                is_map = isinstance(event, yaml.MappingStartEvent)
+                self._frames.append([is_map, None if is_map else 0, True, as_key])
+            elif isinstance(event, yaml.CollectionEndEvent):
+                if not self._frames.pop()[3]:  # a complex key is followed by its value
+                    self._end_value()
+            elif isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent)):
+                if not self._begin_value(getattr(event, "value", "*")):
+                    self._end_value()
+
+    def _begin_value(self, scalar: str | None) -> bool:
+        """A node starts (``scalar``: its text, None for a collection); True if it is a mapping
+        key, which becomes the current key."""
+        frame = self._frames[-1] if self._frames else None
+        if frame is not None and frame[0] and frame[2]:
+            frame[1], frame[2] = scalar if scalar is not None else "?", False
+            return True
+        return False
+
+    def _end_value(self) -> None:
+        if not self._frames:
+            return
+        frame = self._frames[-1]
+        if frame[0]:
+            frame[2] = True
+        else:
+            frame[1] += 1
 
 
 class _Builder:

@@ -57,7 +57,7 @@ CASES = [
      "unknown dispatch policy 'round-robin'; did you mean 'round_robin'?"),
     ("duplicate-key", "dispatch: round_robin", "workers: 3", None, "workers",
      "duplicate key 'workers' (first at line 2)"),
-    ("yaml-syntax", "    service: echo", "   service: echo", None, "<root>",
+    ("yaml-syntax", "    service: echo", "   service: echo", None, "listeners",
      "YAML syntax error: while parsing a block collection: expected <block end>, "
      "but found '<block mapping start>'"),
     ("port-out-of-range", "    bind: 127.0.0.1:{p1}", "    bind: 127.0.0.1:70000", None,

@@ -43,12 +43,15 @@ def load_error(tmp_path: Path, text: str) -> tuple[str, ConfigError]:
 # (id, file text, "LINE: key.path: message") — the first problem in the file is reported.
 ERROR_CASES = [
     ("yaml-syntax", "workers: 2\nlisteners:\n  - name: a\n   bind: x\n",
-     "4: <root>: YAML syntax error: while parsing a block collection: "
+     "4: listeners: YAML syntax error: while parsing a block collection: "
      "expected <block end>, but found '<block mapping start>'"),
+    ("yaml-syntax-in-a-listener", LISTENER + "    options: {a: [1, 2}\n",
+     "5: listeners[0].options.a: YAML syntax error: while parsing a flow sequence: "
+     "expected ',' or ']', but got '}'"),
     ("yaml-syntax-mapping", "a: b\n c: d\n",
      "2: <root>: YAML syntax error: mapping values are not allowed here"),
     ("yaml-tab", "workers: 2\nlisteners:\n\t- a\n",
-     "3: <root>: YAML syntax error: while scanning for the next token: "
+     "3: listeners: YAML syntax error: while scanning for the next token: "
      "found character '\\t' that cannot start any token"),
     ("top-level-list", "- name: a\n- name: b\n",
      "1: <root>: the top level must be a mapping, got a list"),
