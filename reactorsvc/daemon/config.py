@@ -166,7 +166,7 @@ def load_config(path: str | os.PathLike) -> Config:
             data = f.read()
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        raise ConfigError(filename, None, "", f"cannot read config: {reason}") from None
+        raise ConfigError(filename, None, "<root>", f"cannot read config: {reason}") from None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -25,9 +25,7 @@ def check_host_port(host: object, port: object, *, passive: bool) -> None:
                         f"not {type(host).__name__}")
     if not passive and not host:
         raise ValueError("host must be a non-empty host name or address")
-    check_int(port, "port")
-    if not 0 <= port <= 65535:
-        raise ValueError(f"port must be in [0, 65535], got {port}")
+    check_int(port, "port", 0, 65535)
 
 
 def resolve(host: str | None, port: int, *, passive: bool) -> list[tuple]:

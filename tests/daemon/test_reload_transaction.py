@@ -123,3 +123,16 @@ def test_bind_failure_at_start_names_listener_key_and_reason(daemon, tmp_path):
     assert failed["key"] == f"{cfg.path}:4: listeners[0].bind"
     assert "Address already in use" in failed["reason"]
     assert failed["error"].startswith(f"{cfg.path}:4: listeners[0].bind: listener 'web': ")
+
+
+def test_admin_bind_failure_at_start_names_the_admin_key(daemon, tmp_path):
+    port, admin = free_ports(2)
+    cfg = write_config(tmp_path, _text(port, admin), rewrite=False)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", admin))
+        holder.listen(1)
+        d = daemon(cfg, ready=False)
+        assert d.wait(15.0) == 1
+    [failed] = d.events("start_failed")
+    assert (failed["listener"], failed["key"]) == ("admin", f"{cfg.path}:9: admin.bind")
+    assert "Address already in use" in failed["reason"]

@@ -153,7 +153,7 @@ def test_bad_arguments_raise_clear_errors(base):
         connect(base, Recorder, b"127.0.0.1", 1)
     with pytest.raises(ValueError, match="host must be a non-empty"):
         connect(base, Recorder, "", 1)
-    with pytest.raises(ValueError, match=r"port must be in \[0, 65535\], got -1"):
+    with pytest.raises(ValueError, match=r"port -1 out of range 0\.\.65535"):
         connect(base, Recorder, "127.0.0.1", -1)
     with pytest.raises(TypeError, match="port must be an int, not float"):
         connect(base, Recorder, "127.0.0.1", 1.0)

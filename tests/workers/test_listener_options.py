@@ -101,3 +101,19 @@ def test_replace_listeners_refuses_a_reuse_port_change(serve):
     with pytest.raises(ValueError, match="reuse_port cannot change") as info:
         server.replace_listeners([("default", Echo, address, ListenerOptions(reuse_port=True))])
     assert info.value.listener == "default"
+
+
+def test_listener_set_options_applies_limits_and_refuses_reuse_port():
+    from reactorsvc import EventBase
+    from reactorsvc.io.listener import Listener
+    with EventBase() as base:
+        listener = Listener(base, ("127.0.0.1", 0), lambda sock, addr: sock.close(),
+                            options=ListenerOptions(backlog=8))
+        try:
+            listener.set_options(ListenerOptions(backlog=16, max_connections=1))
+            assert listener.options.backlog == 16 and listener.options.max_connections == 1
+            with pytest.raises(ValueError, match="reuse_port cannot change"):
+                listener.set_options(ListenerOptions(reuse_port=True))
+            assert listener.options.max_connections == 1  # the refused change changed nothing
+        finally:
+            listener.close()
