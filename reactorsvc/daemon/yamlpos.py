@@ -32,6 +32,7 @@ from typing import Any, Union
 import yaml
 
 from .._checks import check_int, check_timeout
+from .yamlscan import Scan, TooDeep
 
 __all__ = [
     "ConfigError", "suggest", "Scalar", "Seq", "Map", "Entry", "Node", "parse", "to_plain",
@@ -113,10 +114,12 @@ def parse(text: str, filename: str) -> Node | None:
     if len(text) > MAX_TEXT:
         raise ConfigError(filename, 1, "<root>", f"the file has {len(text)} characters, "
                                                  f"more than the {MAX_TEXT} allowed")
-    scan = _Scan(filename)
+    scan = Scan(MAX_DEPTH)
     try:
         scan.run(text)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except TooDeep as exc:
+        raise ConfigError(filename, exc.line, scan.path(4), str(exc)) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
@@ -130,65 +133,6 @@ def parse(text: str, filename: str) -> Node | None:
     if root is None:
         return None
     return _Builder(filename).build(root)
-
-
-class _Scan:
-    """One pass over PyYAML's event stream before composing: refuses nesting deeper than
-    MAX_DEPTH (the parser keeps an explicit stack; the composer recurses), and knows the key
-    path it has reached, so that a syntax error can name where it is."""
-
-    def __init__(self, filename: str) -> None:
-        self._filename = filename
-        self._frames: list[list] = []  # [is_map, key or index, expecting a key, is a key]
-
-    def path(self, limit: int | None = None) -> str:
-        """The innermost collection reached, with its key when inside a value: "<root>" at top.
-        ``limit``: at most that many levels, then "..." (for the nesting error)."""
-        parts = ""
-        for i, (is_map, at, expect_key, _) in enumerate(self._frames):
-            if limit is not None and i == limit:
-                return parts + "..."
-            inner = i == len(self._frames) - 1
-            if not is_map:
-                if not inner:  # the innermost sequence has no item open (scalars end at once)
-                    parts += f"[{at}]"
-            elif at is not None and not (inner and expect_key):
-                parts += f".{at}" if parts else str(at)
-        return parts or "<root>"
-
-    def run(self, text: str) -> None:
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.CollectionStartEvent):
-                as_key = self._begin_value(None)
-                if len(self._frames) >= MAX_DEPTH:
-                    raise ConfigError(self._filename, event.start_mark.line + 1, self.path(4),
-                                      f"collections nested more than {MAX_DEPTH} deep")
-                is_map = isinstance(event, yaml.MappingStartEvent)
-                self._frames.append([is_map, None if is_map else 0, True, as_key])
-            elif isinstance(event, yaml.CollectionEndEvent):
-                if not self._frames.pop()[3]:  # a complex key is followed by its value
-                    self._end_value()
-            elif isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent)):
-                if not self._begin_value(getattr(event, "value", "*")):
-                    self._end_value()
-
-    def _begin_value(self, scalar: str | None) -> bool:
-        """A node starts (``scalar``: its text, None for a collection); True if it is a mapping
-        key, which becomes the current key."""
-        frame = self._frames[-1] if self._frames else None
-        if frame is not None and frame[0] and frame[2]:
-            frame[1], frame[2] = scalar if scalar is not None else "?", False
-            return True
-        return False
-
-    def _end_value(self) -> None:
-        if not self._frames:
-            return
-        frame = self._frames[-1]
-        if frame[0]:
-            frame[2] = True
-        else:
-            frame[1] += 1
 
 
 class _Builder:
