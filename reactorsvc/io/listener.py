@@ -77,6 +77,8 @@ class Listener:
     calls listen(backlog)). TCP sockets get SO_REUSEADDR, and SO_REUSEPORT with reuse_port.
     ``on_accept`` owns the socket it is given; if it raises, the error is logged, the socket
     closed and ``rejected`` counted. With ``paused`` accepting starts at ``resume()``.
+    ``options`` (a ListenerOptions) gives backlog, reuse_port and max_connections as one value;
+    the three keywords build one when it is not given. ``set_options()`` changes them later.
     Construction is thread-safe; see the module docstring for the other methods.
     """
 
