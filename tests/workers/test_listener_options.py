@@ -89,10 +89,15 @@ def test_replace_listeners_keeps_sockets_renames_and_changes_limits(serve, clien
     echo(first, b"1")
     second = clients.connect(address)
     second.sendall(b"2")   # held in the backlog at max_connections=1
-    server.replace_listeners([("renamed", Echo, address, ListenerOptions(max_connections=2))])
+    made = Made(Echo)
+    server.replace_listeners([("renamed", made, address,
+                               ListenerOptions(max_connections=3, idle_timeout=40))])
     assert recv_exact(second, 1) == b"2"
     assert server.listener_names() == ["renamed"] and server.addresses == [address]
     echo(first, b"the first connection was never touched")
+    echo(clients.connect(address), b"a new one gets the new options")
+    wait_until(lambda: any(p.transport is not None for p in made.protocols))
+    assert [p.transport._idle_timeout for p in made.protocols] == [40.0, 40.0]
 
 
 def test_replace_listeners_refuses_a_reuse_port_change(serve):
