@@ -192,3 +192,13 @@ def test_grace_beyond_the_maximum_is_refused_by_the_server_too():
     with pytest.raises(ValueError, match="grace must be at most"):
         server.stop(1e10)
     assert os.getpid() and signal.SIGTERM  # nothing was started
+
+
+def test_listener_options_pass_from_yaml_to_the_server_unchanged():
+    """One value: the ListenerOptions the loader built is the object the Server's listener holds."""
+    from reactorsvc.daemon.app import build_server
+    cfg = load_config_text(LISTENER + "    idle_timeout: 3\n    write_buffer: {low: 10}\n")
+    server = build_server(cfg)
+    [spec] = server._pending
+    assert spec.options is cfg.listeners[0].io
+    assert (spec.options.idle_timeout, spec.options.write_buffer_high) == (3.0, 40)
