@@ -4,8 +4,6 @@ exceptions than ConfigError or froze the loader, and values only the owners' obj
 
 from __future__ import annotations
 
-import os
-import signal
 import threading
 
 import pytest
@@ -191,7 +189,6 @@ def test_grace_beyond_the_maximum_is_refused_by_the_server_too():
         server.shutdown_grace = 1e10
     with pytest.raises(ValueError, match="grace must be at most"):
         server.stop(1e10)
-    assert os.getpid() and signal.SIGTERM  # nothing was started
 
 
 def test_listener_options_pass_from_yaml_to_the_server_unchanged():
