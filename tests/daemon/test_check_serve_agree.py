@@ -17,7 +17,8 @@ from pathlib import Path
 
 from reactorsvc.cli import main as cli_main
 
-from .conftest import CONFIG_FILES, ConfigFile, free_ports, write_config
+from ..helpers import free_ports
+from .conftest import CONFIG_FILES, ConfigFile, write_config
 from .test_config import ERROR_CASES
 
 BASE = """\

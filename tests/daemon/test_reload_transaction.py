@@ -8,8 +8,8 @@ from __future__ import annotations
 import signal
 import socket
 
-from .conftest import (connect, echo_roundtrip, free_ports, healthy, recv_exactly, stop,
-                       write_config)
+from ..helpers import connect, echo_roundtrip, free_ports, healthy, recv_exactly
+from .conftest import stop, write_config
 
 ONE_ECHO = """\
 workers: 1

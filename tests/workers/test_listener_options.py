@@ -11,7 +11,8 @@ from reactorsvc import Server
 from reactorsvc._checks import MAX_SECONDS
 from reactorsvc.io.options import ListenerOptions
 
-from .conftest import Echo, Made, echo, recv_exact, wait_until
+from ..helpers import echo, recv_exactly, wait_for
+from .conftest import Echo, Made
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
@@ -56,7 +57,7 @@ def test_options_reach_every_connection(serve, clients):
     options = ListenerOptions(idle_timeout=30, write_buffer_high=1000, write_buffer_low=10)
     [address] = server.add_listener("opts", made, where=("127.0.0.1", 0), options=options)
     echo(clients.connect(address), b"x")
-    wait_until(lambda: made.protocols and made.protocols[0].transport is not None)
+    wait_for(lambda: made.protocols and made.protocols[0].transport is not None)
     transport = made.protocols[0].transport
     assert transport.get_write_buffer_limits() == (10, 1000)
     assert transport._idle_timeout == 30.0
@@ -92,11 +93,11 @@ def test_replace_listeners_keeps_sockets_renames_and_changes_limits(serve, clien
     made = Made(Echo)
     server.replace_listeners([("renamed", made, address,
                                ListenerOptions(max_connections=3, idle_timeout=40))])
-    assert recv_exact(second, 1) == b"2"
+    assert recv_exactly(second, 1) == b"2"
     assert server.listener_names() == ["renamed"] and server.addresses == [address]
     echo(first, b"the first connection was never touched")
     echo(clients.connect(address), b"a new one gets the new options")
-    wait_until(lambda: any(p.transport is not None for p in made.protocols))
+    wait_for(lambda: any(p.transport is not None for p in made.protocols))
     assert [p.transport._idle_timeout for p in made.protocols] == [40.0, 40.0]
 
 
