@@ -1,4 +1,5 @@
-"""Buffered I/O on top of the reactor: Buffer, Connection (Transport), Listener, connect.
+"""Buffered I/O on top of the reactor: Buffer, Connection (Transport), Listener (and the
+ListenerOptions it and its connections take), connect.
 
 Protocol callbacks and Transport methods belong to the connection's loop thread; see
 connection.py for the thread contract and listener.py for back-pressure on accept.
@@ -9,6 +10,7 @@ from .buffer import (EOL_ANY, EOL_CRLF, EOL_CRLF_STRICT, EOL_LF, EOL_NUL, Buffer
 from .client import connect
 from .connection import Connection
 from .listener import Listener, start_server
+from .options import ListenerOptions
 from .protocol import Protocol
 from .timeouts import TimerHandle
 
@@ -16,5 +18,5 @@ from .timeouts import TimerHandle
 Transport = Connection
 
 __all__ = ["Buffer", "BufferFull", "Connection", "EOL_ANY", "EOL_CRLF", "EOL_CRLF_STRICT",
-           "EOL_LF", "EOL_NUL", "EolStyle", "Listener", "Protocol", "TimerHandle", "Transport",
+           "EOL_LF", "EOL_NUL", "EolStyle", "Listener", "ListenerOptions", "Protocol", "TimerHandle", "Transport",
            "connect", "start_server"]
