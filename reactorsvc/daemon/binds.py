@@ -49,7 +49,7 @@ class BindError(OSError):
 
 
 def _key(lc: ListenerConfig) -> tuple:
-    return (lc.bind, lc.reuse_port)
+    return (lc.bind, lc.io.reuse_port)
 
 
 def _bound_to(sock: socket.socket, where: Union[tuple, str]) -> bool:
@@ -67,12 +67,13 @@ def _bind(lc: ListenerConfig, inherited: list[socket.socket]) -> BoundListener:
     taken = _take(lc, inherited)
     if taken:
         for sock in taken:
-            sock.listen(lc.backlog)
+            sock.listen(lc.io.backlog)
         return BoundListener(_key(lc), taken)
     if isinstance(where, str):
-        sock, created = bind_unix(where, lc.backlog)
+        sock, created = bind_unix(where, lc.io.backlog)
         return BoundListener(_key(lc), [sock], [created])
-    return BoundListener(_key(lc), bind_tcp(where[0], where[1], lc.backlog, lc.reuse_port))
+    return BoundListener(_key(lc), bind_tcp(where[0], where[1], lc.io.backlog,
+                                                        lc.io.reuse_port))
 
 
 def bind_listeners(cfg: Config, previous: dict[str, BoundListener] | None = None,

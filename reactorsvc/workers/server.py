@@ -139,10 +139,15 @@ class Server:
         New addresses are bound before anything running changes; a listener whose `where` is
         unchanged keeps its sockets (backlog, max_connections, timeouts and watermarks change in
         place, for the next connections). On any error (``listener`` attribute: the name) the
-        old listeners keep running untouched. Open connections are never closed by it.
+        old listeners keep running untouched. The connections of listeners left out are drained
+        (their protocols' drain() hook), as remove_listener() does; none is cut.
         """
         specs = [_spec(*entry) for entry in listeners]
-        self._in_supervisor(lambda: self._sup.replace_listeners(specs))
+
+        def replace() -> None:
+            for listener in self._sup.replace_listeners(specs):
+                self._drain_accepted_by(listener)
+        self._in_supervisor(replace)
 
     def remove_listener(self, name: str) -> None:
         """Stop accepting on `name`; the connections it accepted are drained (their
@@ -150,9 +155,13 @@ class Server:
         def remove() -> None:
             listener = self._sup.listeners.get(name)
             self._sup.remove_listener(name)
-            for w in list(self._sup.workers):
-                w.call(w.drain_connections, listener)
+            self._drain_accepted_by(listener)
         self._in_supervisor(remove)
+
+    def _drain_accepted_by(self, listener: Any) -> None:
+        """Supervisor thread: each worker drains the connections `listener` accepted."""
+        for w in list(self._sup.workers):
+            w.call(w.drain_connections, listener)
 
     def add_admin(self, host: str, port: int, protocol_factory: Callable[[], Any]) -> None:
         """Serve `protocol_factory` on the supervisor's own loop (the daemon's admin endpoint)."""

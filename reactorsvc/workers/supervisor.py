@@ -111,14 +111,15 @@ class Supervisor:
         self.specs.pop(name, None)
         _log.info("listener_closed", listener=name)
 
-    def replace_listeners(self, specs: list[ListenerSpec]) -> None:
+    def replace_listeners(self, specs: list[ListenerSpec]) -> list[Listener]:
         """Make ``specs`` the listeners, as one transaction (a reload).
 
         A spec whose ``where`` is a running listener's (as given, or its bound address) keeps
         that listener's sockets (its backlog and max_connections change in place; a
         reuse_port change is refused). Every other spec is bound first, paused; if any bind fails, what was bound is closed, the
         error (``.listener`` names the spec) is raised and nothing running has changed. Only
-        then are the new listeners started and the ones left over closed.
+        then are the new listeners started and the ones left over closed; they are returned
+        (their connections are the caller's to drain).
         """
         names = [spec.name for spec in specs]
         if len(set(names)) != len(names):
@@ -141,7 +142,9 @@ class Supervisor:
                 if fresh:
                     route.listener.close()
             raise
-        self._commit(plan, list(free.values()))
+        leftovers = list(free.values())
+        self._commit(plan, leftovers)
+        return [route.listener for route in leftovers]
 
     def _commit(self, plan: list, leftovers: list[_Route]) -> None:
         """The swap: cannot fail half-way (only in-memory changes and listen(2) calls)."""

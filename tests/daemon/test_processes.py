@@ -163,8 +163,8 @@ def test_sigterm_under_load_leaves_nothing_unanswered(daemon, tmp_path):
 def test_child_that_cannot_start_is_retried_with_backoff(daemon, tmp_path):
     # Fine in the master (which validates the config), raises in every forked child.
     (tmp_path / "childfails.py").write_text(
-        "import os\n_MASTER = os.getpid()\n\n"
-        "class Service:\n"
+        "import os\nfrom reactorsvc import Protocol\n_MASTER = os.getpid()\n\n"
+        "class Service(Protocol):\n"
         "    @staticmethod\n"
         "    def validate_options(**options):\n"
         "        if os.getpid() != _MASTER:\n"
