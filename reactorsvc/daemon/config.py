@@ -4,7 +4,7 @@ Data flow: ``load_config(path)`` reads bytes → ``load_config_text`` → ``yaml
 with lines, bounded in size, depth and alias expansion) → the ``_parse_*`` functions below (one
 per section, keys taken in document order, so the error reported is the first one in the file)
 → ``configbuild.check_buildable``, which builds what the owners build at serve time (the
-EventConfig and a probe base, the dispatch policy, the resolved binds, the service factories)
+EventConfig and the backend it resolves to, the dispatch policy, the resolved binds, the service factories)
 so that ``check`` accepts exactly what ``serve`` runs. The first problem raises ConfigError,
 whose ``str()`` is ``FILE:LINE: key.path: what is wrong``.
 

@@ -3,9 +3,9 @@
 ``check_buildable(cfg)`` runs after the YAML is parsed. It does not repeat the owners' rules;
 it asks the owners, and turns their ValueError/TypeError/ReactorError into ConfigError at the
 key (from ``cfg.source``):
-- the reactor: ``event_config(cfg.backend)`` builds the EventConfig, and a probe EventBase is
-  created with it and freed (no backend left by ``avoid``/``require``, or the environment's
-  EVENT_NO*, is a ReactorError there as it would be in ``serve``);
+- the reactor: ``event_config(cfg.backend)`` builds the EventConfig and asks it which backend it
+  resolves to (no backend left by ``avoid``/``require``, or the environment's EVENT_NO*, is the
+  ReactorError that EventBase() would raise in ``serve``);
 - the workers layer: ``make_policy(cfg.dispatch)``;
 - the io layer's name resolution: every TCP bind is resolved as the Listener will resolve it,
   and no two listeners (nor the admin endpoint) may share an address once resolved
@@ -13,14 +13,14 @@ key (from ``cfg.source``):
 - the services: each is imported and its factory built with its options
   (``services.make_factory``: signature, ``validate_options``, a protocol class or function).
 
-Thread-safety: as config.py (imports take Python's import lock; the probe base is private).
+Thread-safety: as config.py (imports take Python's import lock).
 """
 
 from __future__ import annotations
 
 from typing import Callable
 
-from ..base import EventBase, EventConfig
+from ..base import EventConfig
 from ..errors import ReactorError
 from ..workers.dispatch import make_policy
 from .config import BackendConfig, Config
@@ -46,14 +46,9 @@ def event_config_factory(cfg: Config) -> Callable[[], EventConfig]:
 
 
 def probe_backend(backend: BackendConfig) -> str:
-    """The backend a base built with this section gets; ReactorError when none fits."""
-    # No "which backend would this config get" query exists in the reactor (yet): build a base
-    # and free it at once, which opens and closes one epoll/poll/select instance.
-    base = EventBase(event_config(backend))
-    try:
-        return base.method
-    finally:
-        base.free()
+    """The backend a base built with this section gets; ReactorError when none fits (the
+    reactor's own answer, EventConfig.resolve_method: avoid, require and EVENT_NO*)."""
+    return event_config(backend).resolve_method()
 
 
 def _fail(cfg: Config, path: str, message: str) -> ConfigError:
