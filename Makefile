@@ -1,6 +1,14 @@
 # `make run` and `make test` each create .venv when it is missing and install into it.
+# PYTHON picks the interpreter; a free-threaded one (python3.13t: Py_GIL_DISABLED) gets its own
+# venv, .venv-ft, so `make test PYTHON=$$(../shared/tools/python-ft.sh)` never mixes wheels with
+# the GIL build's .venv. VENV=DIR overrides the choice.
 PYTHON ?= python3
-VENV := .venv
+FREE_THREADED := $(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_var('Py_GIL_DISABLED') or 0)" 2>/dev/null)
+ifeq ($(FREE_THREADED),1)
+VENV ?= .venv-ft
+else
+VENV ?= .venv
+endif
 PY := $(VENV)/bin/python
 
 .PHONY: run test bench clean
@@ -50,4 +58,4 @@ build/loadgen: $(LOADGEN_SRC) benchmarks/loadgen/common.h
 	gcc -O2 -Wall -o $@ $(LOADGEN_SRC)
 
 clean:
-	rm -rf $(VENV) build
+	rm -rf .venv .venv-ft $(VENV) build

@@ -221,8 +221,11 @@ class FloorLoop:
         while not self.stopping:
             for fd, _ in poll(0 if queue else -1):
                 if fd == efd:
-                    self.pending = False  # before draining: a later post writes again
+                    # Drain, then clear (as reactorsvc's notifier): clearing first lets a
+                    # post write in between, the read swallow it and the flag stay set,
+                    # and every later post is coalesced into nothing (a hang, seen on 3.13t).
                     os.eventfd_read(efd)
+                    self.pending = False
                 else:
                     fn, args = readers[fd]
                     fn(*args)
