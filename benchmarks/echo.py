@@ -101,8 +101,10 @@ def add_user_share(result: dict, before: tuple[float, float], after: tuple[float
 class ServerProc:
     """One echo server subprocess; stops when its stdin closes."""
 
-    def __init__(self, kind: str, profile_to: str | None = None) -> None:
-        cmd = [sys.executable, SERVERS, kind] + (["--profile", profile_to] if profile_to else [])
+    def __init__(self, kind: str, profile_to: str | None = None, cmd: list[str] | None = None) -> None:
+        """cmd: another server script's command line (scaling.py's servers), printing its port."""
+        if cmd is None:
+            cmd = [sys.executable, SERVERS, kind] + (["--profile", profile_to] if profile_to else [])
         self.kind = kind
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         sel = selectors.DefaultSelector()

@@ -405,8 +405,10 @@ class Server:
                 sup.base.free()
             with self._state_lock:
                 self._state = "stopped"
-            self._stopped.set()
+            # Log first: serve_forever() returns once _stopped is set, and a process that
+            # exits then kills this (daemon) thread before its last line is written.
             _log.info("server_stopped")
+            self._stopped.set()
 
     def _drain_admin(self) -> None:
         """Supervisor thread: the admin connections' drain() hooks (the admin listener stays

@@ -1,25 +1,35 @@
 """Worker: a thread that owns one EventBase and the connections handed to it.
 
-The supervisor hands an accepted socket over with a cross-thread `Event.add()` on this
-worker's base (a one-shot EV_WRITE event on the new fd: a fresh connection is writable at
-once). That add() wakes the worker through its base's notifier; the event's callback then
-runs here, in the worker's thread, and starts the Connection, so every protocol callback of
-the connection runs in this thread, connection_made first.
+The supervisor hands an accepted socket over by appending it to this worker's inbox and
+posting one `call_soon_threadsafe(self._take)`: the post wakes the worker through its base's
+notifier (hand-offs made while it is awake share one wake-up), and `_take` starts the
+Connection here, in the worker's thread, so every protocol callback of the connection runs
+in this thread, connection_made first. No event is registered for the hand-off itself (an
+earlier one-shot EV_WRITE event cost an epoll_ctl ADD and DEL and a base-lock round trip per
+connection: benchmarks/scaling.py churn).
 
-Counters are plain ints, each written by one thread only (handed: supervisor; the rest: this
-worker), so reading them from another thread is safe under the GIL.
+Shared state and its rule (docs/threads.md lists every one):
+- `handed`: written only by the supervisor thread (handoff()); `received`, `errors`,
+  `connections_total`: written only by this worker's thread. Others read them (one int load).
+- `_inbox`: a deque; the supervisor appends, this thread pops: each a single atomic deque
+  operation on every build.
+- `connections` and the totals of closed connections change together under `_lock`, which
+  stats() takes to read a consistent snapshot (a connection closing meanwhile is counted once).
+- `_stop`: set once (False to True) by whichever thread stops the worker; `dead`: set once by
+  this thread. A store of one attribute is atomic; a reader at worst sees it one pass late.
 """
 
 from __future__ import annotations
 
 import socket
 import threading
+from collections import deque
 from typing import Any, Callable
 
 import structlog
 
-from ..base import Event, EventBase, EventConfig
-from ..base.flags import EV_WRITE, EVLOOP_NO_EXIT_ON_EMPTY, EVLOOP_NONBLOCK
+from ..base import EventBase, EventConfig
+from ..base.flags import EVLOOP_NO_EXIT_ON_EMPTY, EVLOOP_NONBLOCK
 from ..io.connection import Connection
 
 _log = structlog.get_logger("reactorsvc.workers")
@@ -33,12 +43,14 @@ class Worker:
                  on_close: Callable[[Worker, Any], Any] | None = None) -> None:
         self.index = index
         self.base = EventBase(make_config())
-        self.connections: dict[Connection, Any] = {}   # connection -> its handoff
-        self.handed = 0            # written by the supervisor thread
-        self.received = 0
+        self.connections: dict[Connection, Any] = {}   # connection -> its handoff; under _lock
+        self._lock = threading.Lock()   # connections + the closed totals, for stats() readers
+        self._inbox: deque = deque()    # (sock, handoff): supervisor appends, this thread pops
+        self.handed = 0            # written by the supervisor thread only
+        self.received = 0          # this worker's thread only, like the counters below
         self.connections_total = 0
         self.errors = 0
-        self._bytes_in_closed = self._bytes_out_closed = 0
+        self._bytes_in_closed = self._bytes_out_closed = 0   # under _lock
         self._on_death = on_death
         self._on_close = on_close
         self._stop = False
@@ -64,28 +76,38 @@ class Worker:
 
     def _abort_all(self) -> None:
         """After the loop died: close every connection's socket and every pending handoff."""
-        for conn, handoff in list(self.connections.items()):
+        with self._lock:
+            doomed = list(self.connections.items())
+            self.connections.clear()
+        for conn, handoff in doomed:
             sock = conn.get_extra_info("socket")
             if sock is not None:
                 sock.close()
             self.errors += 1
             self._notify_close(handoff)
-        self.connections.clear()
-        pending: list = []
-        self.base.foreach_event(lambda ev: pending.append(ev) if ev.callback == self._receive else None)
-        for ev in pending:
-            sock, handoff = ev.arg
+        self._refuse_inbox()
+
+    def _refuse_inbox(self) -> None:
+        """Close the sockets handed over but never taken (the loop died or is gone)."""
+        while True:
+            try:
+                sock, handoff = self._inbox.popleft()
+            except IndexError:
+                return
+            self.received += 1
             sock.close()
             self._notify_close(handoff)
 
     # -- handoff -----------------------------------------------------------------------------
 
     def handoff(self, sock: socket.socket, spec: Any) -> None:
-        """Supervisor thread: give `sock` to this worker (a cross-thread Event.add())."""
+        """Supervisor thread: give `sock` to this worker (inbox + one cross-thread post)."""
         self.handed += 1
+        self._inbox.append((sock, spec))
         try:
-            Event(self.base, sock.fileno(), EV_WRITE, self._receive, (sock, spec)).add()
+            self.base.call_soon_threadsafe(self._take)
         except BaseException:
+            self._inbox.remove((sock, spec))
             self.handed -= 1
             raise
 
@@ -97,8 +119,17 @@ class Worker:
         received = self.received
         return len(self.connections) + self.handed - received
 
-    def _receive(self, fd: int, what: int, arg: Any) -> None:
-        sock, spec = arg
+    def _take(self) -> None:
+        """This thread: start what the inbox holds (several hand-offs may share one post)."""
+        inbox = self._inbox
+        while inbox:
+            try:
+                sock, spec = inbox.popleft()
+            except IndexError:
+                return
+            self._receive(sock, spec)
+
+    def _receive(self, sock: socket.socket, spec: Any) -> None:
         if self._stop:
             self.received += 1
             sock.close()
@@ -115,16 +146,18 @@ class Worker:
             sock.close()
             self._notify_close(spec)
             return
-        self.connections[conn] = spec
+        with self._lock:
+            self.connections[conn] = spec
         self.received += 1
         self.connections_total += 1
         if self._draining:  # accepted before the listeners closed, handed over after the drain
             self.base.call_soon(conn.drain)  # after connection_made (queued by start())
 
     def _closed(self, conn: Connection) -> None:
-        handoff = self.connections.pop(conn, None)
-        self._bytes_in_closed += conn.bytes_in
-        self._bytes_out_closed += conn.bytes_out
+        with self._lock:
+            handoff = self.connections.pop(conn, None)
+            self._bytes_in_closed += conn.bytes_in
+            self._bytes_out_closed += conn.bytes_out
         self._notify_close(handoff)
 
     def _notify_close(self, handoff: Any) -> None:
@@ -175,24 +208,29 @@ class Worker:
             sock = conn.get_extra_info("socket")
             if sock is not None:
                 sock.close()
+        self._refuse_inbox()  # handed over after the loop's last pass
         self.base.free()
 
     def inherit_counters(self, dead: Worker) -> None:
-        """Carry a dead predecessor's totals over, so stats() never go backwards."""
+        """Supervisor thread, before this worker starts: carry a dead predecessor's totals
+        over, so stats() never go backwards (the dead thread has ended: nothing writes them)."""
         self.connections_total += dead.connections_total
         self.errors += dead.errors
         self._bytes_in_closed += dead._bytes_in_closed + sum(c.bytes_in for c in dead.connections)
         self._bytes_out_closed += dead._bytes_out_closed + sum(c.bytes_out for c in dead.connections)
 
     def stats(self) -> dict:
-        live = list(self.connections)
+        """Any thread: this worker's counters (bytes of live connections read as they stand)."""
+        with self._lock:
+            live = list(self.connections)
+            bytes_in, bytes_out = self._bytes_in_closed, self._bytes_out_closed
         counters = self.base.counters()
         return {
             "index": self.index,
             "connections": len(live),
             "connections_total": self.connections_total,
-            "bytes_in": self._bytes_in_closed + sum(c.bytes_in for c in live),
-            "bytes_out": self._bytes_out_closed + sum(c.bytes_out for c in live),
+            "bytes_in": bytes_in + sum(c.bytes_in for c in live),
+            "bytes_out": bytes_out + sum(c.bytes_out for c in live),
             "callbacks": counters["callbacks"],
             "wakeups": counters["wakeups"],
             "iterations": counters["iterations"],

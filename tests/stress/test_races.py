@@ -187,9 +187,15 @@ def test_adds_racing_loopbreaks_all_run_exactly_once(method, make_base, start_lo
     loop = start_loop(base, restart=True)
 
     def breaker():
+        # 300 breaks, and at least two seen by the loop: without a GIL, sleep(0) hands the
+        # loop thread nothing, so 300 back-to-back breaks can all land in one loop() call.
+        deadline = time.monotonic() + 5
         for _ in range(300):
             base.loopbreak()
             time.sleep(0)  # let the loop thread break and restart in between
+        while len(loop.results) < 2 and time.monotonic() < deadline:
+            base.loopbreak()
+            time.sleep(0.001)
 
     def adder():
         for i, ev in enumerate(events):

@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""The servers benchmarks/scaling.py measures, one per process (so the load generator can read
+this process's CPU time from /proc).
+
+Run: python benchmarks/_scaling_servers.py KIND [--work N]
+KIND: start_server (one reactorsvc loop in the main thread), workers-N (reactorsvc Server with N
+worker threads, the supervisor handing each connection over), asyncio-N (N threads, each its own
+asyncio loop with its own create_server(reuse_port=True) on one port: asyncio's advice for
+free-threaded CPython). Every kind serves the same asyncio.Protocol: for each message it runs
+`--work N` iterations of a pure-Python loop (0: plain echo), then echoes the message.
+Prints the port on stdout once it accepts; stops on SIGTERM/SIGINT or stdin EOF.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import sys
+import threading
+from typing import Any
+
+from _echo_servers import _announce, _quiet_logs, _self_sigterm, _stop_on_stdin_eof
+
+WORK = 0  # set from --work before any connection is served; read-only afterwards
+
+
+def spin(n: int) -> int:
+    """About as much pure-Python work per iteration as a small request handler does."""
+    x = 0
+    for i in range(n):
+        x = (x + i * i) % 1000003
+    return x
+
+
+class WorkEcho(asyncio.Protocol):
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if WORK:
+            spin(WORK)
+        self.transport.write(data)
+
+
+def serve_start_server() -> None:
+    from reactorsvc import Event, EventBase, start_server
+
+    with EventBase() as base:
+        listener = start_server(base, WorkEcho, "127.0.0.1", 0)
+        stops = [Event.signal(base, s, lambda fd, what, arg: base.loopbreak())
+                 for s in (signal.SIGTERM, signal.SIGINT)]
+        for ev in stops:
+            ev.add()
+        _stop_on_stdin_eof(_self_sigterm)
+        _announce(listener.addresses[0][1])
+        base.loop()
+        for ev in stops:
+            ev.delete()
+        listener.close()
+
+
+def serve_workers(n: int) -> None:
+    from reactorsvc import Server
+
+    server = Server(WorkEcho, host="127.0.0.1", port=0, workers=n)
+    server.shutdown_grace = 0.5
+    server.start()
+    _wait_for_stop(server.addresses[0][1])
+    server.stop(0.5)
+
+
+def serve_asyncio_threads(n: int) -> None:
+    """N loops, each in its own thread with its own listening socket on one port."""
+    port = 0
+    loops: list[asyncio.AbstractEventLoop] = []
+    started = threading.Barrier(n + 1)
+    for i in range(n):
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(("127.0.0.1", port))
+        port = sock.getsockname()[1]
+        loop = asyncio.new_event_loop()
+        loops.append(loop)
+        threading.Thread(target=_run_asyncio, args=(loop, sock, started), daemon=True).start()
+    started.wait(15)
+    _wait_for_stop(port)
+    for loop in loops:
+        loop.call_soon_threadsafe(loop.stop)
+
+
+def _run_asyncio(loop: asyncio.AbstractEventLoop, sock: socket.socket, started: threading.Barrier) -> None:
+    asyncio.set_event_loop(loop)
+    # reuse_port=True is what the listening socket already has; create_server(sock=...) keeps it.
+    server = loop.run_until_complete(loop.create_server(WorkEcho, sock=sock, backlog=1024))
+    started.wait(15)
+    loop.run_forever()
+    server.close()
+    loop.close()
+
+
+def _wait_for_stop(port: int) -> None:
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *a: stopped.set())
+    signal.signal(signal.SIGINT, lambda *a: stopped.set())
+    _stop_on_stdin_eof(_self_sigterm)
+    _announce(port)
+    while not stopped.wait(0.5):
+        pass
+
+
+def main(argv: list[str]) -> int:
+    global WORK
+    args = list(argv)
+    if "--work" in args:
+        i = args.index("--work")
+        WORK = int(args[i + 1])
+        del args[i:i + 2]
+    if len(args) != 1:
+        sys.exit("usage: _scaling_servers.py start_server|workers-N|asyncio-N [--work N]")
+    kind = args[0]
+    _quiet_logs()
+    if kind == "start_server":
+        serve_start_server()
+    elif kind.startswith("workers-"):
+        serve_workers(int(kind.split("-")[1]))
+    elif kind.startswith("asyncio-"):
+        serve_asyncio_threads(int(kind.split("-")[1]))
+    else:
+        sys.exit(f"unknown kind {kind!r}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,244 @@
+#!/usr/bin/env python3
+"""Worker threads past one core (issue 14): run it under free-threaded CPython (3.13t).
+
+1. cpu: a CPU-bound service (--work-us of pure Python per message, 150 µs by default) through
+   reactorsvc Server(workers=1) and (workers=2), beside asyncio with one loop per thread (each
+   its own create_server(reuse_port=True) on one port), 1 and 2 loops. 50 connections
+   ping-pong 64 B messages (the C load generator). Figure: round trips/s, and the 2-vs-1 ratio
+   of each implementation: near 2.0 on 2 cores when the threads really run in parallel.
+2. echo: the same with no work per message, where the hand-off and the locks weigh more.
+3. churn: connect, one 64 B echo, close, 16 at a time: Server(workers=1) (accept in the
+   supervisor thread + hand-off to a worker) against start_server on one loop. Figure: server
+   CPU µs per connection, and their ratio (the hand-off's overhead).
+4. posts: cross-thread posts (call_soon_threadsafe) from 2 producer threads into one loop, and
+   2 loops posting to each other; every post must arrive exactly once (a lost one fails the
+   run); posts/s. Run it under the GIL build too for the figures beside each other.
+
+Every implementation runs once per round, rotating who goes first; medians over the rounds.
+Run as `flock /tmp/reactorsvc-bench.lock python benchmarks/scaling.py` on a shared machine.
+Run: python benchmarks/scaling.py [--quick] [--only cpu echo churn posts] [--secs S] [--repeats R]
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import sysconfig
+import threading
+import time
+
+from _common import arg_parser, banner, interleave_raw, positive, print_table, ratio
+from echo import CONFIGS, Config, ServerProc, churn, ensure_loadgen, loadgen
+
+from reactorsvc import EVLOOP_NO_EXIT_ON_EMPTY, EventBase
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SERVERS = os.path.join(HERE, "_scaling_servers.py")
+LOAD = Config("64 B ping-pong, 50 connections", 50, 64, 1)
+PAIRS = (("workers-1", "workers-2"), ("asyncio-1", "asyncio-2"))
+
+
+def calibrate(work_us: float) -> int:
+    """Iterations of _scaling_servers.spin() that take `work_us` of CPU on this interpreter
+    (this thread's CPU clock: a loaded machine must not shrink the work)."""
+    from _scaling_servers import spin
+
+    n = 1000
+    while _timed(spin, n) < 0.02:
+        n *= 2
+    best = min(_timed(spin, n) for _ in range(5))
+    return max(1, round(n * work_us * 1e-6 / best))
+
+
+def _timed(fn, n: int) -> float:
+    t0 = time.thread_time()
+    fn(n)
+    return time.thread_time() - t0
+
+
+def start(kind: str, work: int) -> ServerProc:
+    return ServerProc(kind, cmd=[sys.executable, SERVERS, kind, "--work", str(work)])
+
+
+def bench_load(part: str, work: int, work_us: float, secs: float, warm: float, repeats: int) -> None:
+    kinds = [k for pair in PAIRS for k in pair]
+    servers = {k: start(k, work) for k in kinds}
+    try:
+        for srv in servers.values():  # warm-up: first reads, first close
+            loadgen(srv, LOAD, 0.5, 0.1)
+        cases = {k: (lambda srv=srv: loadgen(srv, LOAD, secs, warm)) for k, srv in servers.items()}
+        raw = interleave_raw(cases, repeats, progress=part)
+    finally:
+        for srv in servers.values():
+            srv.stop()
+    med = {k: {f: statistics.median(r[f] for r in runs) for f in
+               ("rt_per_s", "p50_us", "p99_us", "server_cpu_us_per_rt", "server_cpu_util")}
+           for k, runs in raw.items()}
+    rows = []
+    for one, two in PAIRS:
+        for k in (one, two):
+            m = med[k]
+            rts = [r["rt_per_s"] for r in raw[k]]
+            rows.append([k, round(m["rt_per_s"]), f"{min(rts):,.0f}–{max(rts):,.0f}", m["p50_us"],
+                         m["p99_us"], m["server_cpu_us_per_rt"], f"{m['server_cpu_util']:.2f}",
+                         ratio(m["rt_per_s"], med[one]["rt_per_s"]) if k == two else "1.00x"])
+    what = f"{work} iterations (~{work_us:g} µs) of Python per message" if work else "plain echo"
+    print_table(f"[{part}] {LOAD.title}, {what}; medians of {repeats} interleaved runs",
+                ["impl", "rt/s", "min–max", "p50 µs", "p99 µs", "srv CPU µs/rt", "srv util",
+                 "2 vs 1"], rows)
+    for one, two in PAIRS:
+        print(f"  {two} / {one}: {ratio(med[two]['rt_per_s'], med[one]['rt_per_s'])} round trips/s")
+    print(f"  workers-2 / asyncio-2: {ratio(med['workers-2']['rt_per_s'], med['asyncio-2']['rt_per_s'])}")
+
+
+def bench_churn(secs: float, warm: float, repeats: int) -> None:
+    cfg = CONFIGS["churn"]
+    servers = {k: start(k, 0) for k in ("start_server", "workers-1")}
+    try:
+        for srv in servers.values():
+            churn(srv, cfg, 0.5, 0.1)
+        cases = {k: (lambda srv=srv: churn(srv, cfg, secs, warm)) for k, srv in servers.items()}
+        raw = interleave_raw(cases, repeats, progress="churn")
+    finally:
+        for srv in servers.values():
+            srv.stop()
+    med = {k: {f: statistics.median(r[f] for r in runs) for f in
+               ("rt_per_s", "p50_us", "server_cpu_us_per_rt", "server_user_us_per_rt")}
+           for k, runs in raw.items()}
+    ref = med["start_server"]
+    rows = [[k, round(m["rt_per_s"]), m["p50_us"], m["server_cpu_us_per_rt"],
+             m["server_user_us_per_rt"], ratio(m["server_cpu_us_per_rt"], ref["server_cpu_us_per_rt"])]
+            for k, m in med.items()]
+    print_table(f"[churn] {cfg.title}; medians of {repeats} interleaved runs",
+                ["impl", "conn/s", "p50 µs", "srv CPU µs/conn", "user µs", "CPU vs start_server"], rows)
+
+
+# -- 4. posts -------------------------------------------------------------------------------
+
+class Counter:
+    """Deliveries into one loop: incremented only in that loop's thread."""
+
+    def __init__(self, expect: int) -> None:
+        self.n, self.expect, self.done = 0, expect, threading.Event()
+        self.t_last = 0.0
+
+    def hit(self) -> None:
+        self.n += 1
+        if self.n == self.expect:
+            self.t_last = time.perf_counter()
+            self.done.set()
+
+
+def _loop_thread(base: EventBase) -> threading.Thread:
+    t = threading.Thread(target=base.loop, args=(EVLOOP_NO_EXIT_ON_EMPTY,), daemon=True)
+    t.start()
+    return t
+
+
+def posts_into_one(k: int) -> float:
+    """2 producer threads post k each into one loop: delivered/s; exact count checked."""
+    base = EventBase()
+    sink = Counter(2 * k)
+    go = threading.Barrier(3)
+
+    def produce() -> None:
+        csts, hit = base.call_soon_threadsafe, sink.hit
+        go.wait()
+        for _ in range(k):
+            csts(hit)
+
+    loop = _loop_thread(base)
+    producers = [threading.Thread(target=produce) for _ in range(2)]
+    for p in producers:
+        p.start()
+    go.wait()
+    t0 = time.perf_counter()
+    for p in producers:
+        p.join()
+    ok = sink.done.wait(60)
+    base.loopbreak()
+    loop.join(10)
+    base.free()
+    if not ok or sink.n != 2 * k:
+        raise RuntimeError(f"2 producers into one loop: {sink.n} of {2 * k} posts delivered")
+    return 2 * k / (sink.t_last - t0)
+
+
+def posts_between_two(k: int, batch: int = 100) -> float:
+    """2 loops, each posting k to the other from its own callbacks (batches of `batch`)."""
+    bases = [EventBase(), EventBase()]
+    sinks = [Counter(k), Counter(k)]
+    sent = [0, 0]  # sent[i]: written only in loop i's thread
+
+    def pump(i: int) -> None:
+        other, hit = bases[1 - i], sinks[1 - i].hit
+        for _ in range(min(batch, k - sent[i])):
+            other.call_soon_threadsafe(hit)
+        sent[i] += batch
+        if sent[i] < k:
+            bases[i].call_soon(pump, i)
+
+    loops = [_loop_thread(b) for b in bases]
+    t0 = time.perf_counter()
+    for i, b in enumerate(bases):
+        b.call_soon_threadsafe(pump, i)
+    ok = all(s.done.wait(60) for s in sinks)
+    t_end = max(s.t_last for s in sinks)
+    for b, t in zip(bases, loops):
+        b.loopbreak()
+        t.join(10)
+        b.free()
+    if not ok or any(s.n != k for s in sinks):
+        raise RuntimeError(f"2 loops posting to each other: {[s.n for s in sinks]} of {k} each")
+    return 2 * k / (t_end - t0)
+
+
+def bench_posts(k: int, repeats: int) -> None:
+    cases = {"2 producers -> 1 loop": lambda: posts_into_one(k),
+             "2 loops <-> each other": lambda: posts_between_two(k)}
+    raw = interleave_raw(cases, repeats, progress="posts")
+    rows = [[name, statistics.median(r) / 1e6, f"{min(r) / 1e6:.3f}–{max(r) / 1e6:.3f}", 2 * k * repeats]
+            for name, r in raw.items()]
+    print_table(f"[posts] call_soon_threadsafe, {2 * k:,} posts per run, every one delivered "
+                f"exactly once; medians of {repeats} interleaved runs",
+                ["case", "delivered M/s", "min–max", "posts checked"], rows)
+
+
+def gil_state() -> str:
+    if not sysconfig.get_config_var("Py_GIL_DISABLED"):
+        return "GIL build"
+    return "free-threaded build, GIL " + ("ENABLED" if sys._is_gil_enabled() else "disabled")
+
+
+def main() -> None:
+    parser = arg_parser(__doc__.split("\n\n")[0])
+    parser.add_argument("--only", nargs="+", choices=("cpu", "echo", "churn", "posts"))
+    parser.add_argument("--secs", type=float, default=None, help="measured seconds per run (3)")
+    parser.add_argument("--work-us", type=float, default=150.0,
+                        help="µs of Python per message in the cpu part (150)")
+    parser.add_argument("--posts", type=int, default=None, help="posts per producer (200,000)")
+    args = parser.parse_args()
+    parts = args.only or (["posts"] if args.quick else ["cpu", "echo", "churn", "posts"])
+    secs = args.secs if args.secs is not None else (1.0 if args.quick else 3.0)
+    repeats = positive("--repeats", args.repeats if args.repeats is not None else (1 if args.quick else 3))
+    k = positive("--posts", args.posts if args.posts is not None else (5000 if args.quick else 200_000))
+    warm = 0.3
+    banner("scaling.py")
+    print(f"{gil_state()}; {secs:g} s runs, {repeats} repeat(s), interleaved")
+    if any(p in parts for p in ("cpu", "echo", "churn")):
+        ensure_loadgen()
+    if "cpu" in parts:
+        work = calibrate(args.work_us)
+        bench_load("cpu", work, args.work_us, secs, warm, repeats)
+    if "echo" in parts:
+        bench_load("echo", 0, 0.0, secs, warm, repeats)
+    if "churn" in parts:
+        bench_churn(secs, warm, repeats)
+    if "posts" in parts:
+        bench_posts(k, repeats)
+    print(f"\nload average at end {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
