@@ -5,6 +5,11 @@ serve_forever()). Each accepted socket goes to the worker the dispatch policy pi
 Worker.handoff() — a cross-thread Event.add() on that worker's base. max_connections is the
 Listener's: accepting pauses at the limit and resumes when a worker reports a close.
 A worker that dies is replaced here, in this thread.
+
+Shared state (docs/threads.md): every attribute here is written only by the supervisor thread
+(or by the thread that builds the Supervisor, before any other thread runs). Other threads
+(Server.stats(), addresses, the stop thread) read the counters as single int loads and copy
+`workers` / `listeners` with list(), one atomic operation on a list or dict on every build.
 """
 
 from __future__ import annotations
@@ -64,6 +69,7 @@ class Supervisor:
         self.specs: dict[str, ListenerSpec] = {}
         self._routes: dict[str, _Route] = {}    # supervisor thread only, as the two above
         self.workers: list[Worker] = [self._new_worker(i) for i in range(nworkers)]
+        # Written by the supervisor thread only; stats() reads them from any thread.
         self.accepts = self.handoffs = self.rejected = self.errors = self.worker_restarts = 0
         self._closed_pauses = 0  # accept pauses of listeners since removed
         self.accepting = True
