@@ -79,11 +79,11 @@ def _self_sigterm() -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def serve_reactorsvc(profiler: cProfile.Profile | None) -> None:
+def serve_reactorsvc(profiler: cProfile.Profile | None, protocol: type = EchoProtocol) -> None:
     from reactorsvc import Event, EventBase, start_server
 
     with EventBase() as base:
-        listener = start_server(base, EchoProtocol, "127.0.0.1", 0)
+        listener = start_server(base, protocol, "127.0.0.1", 0)
         stops = [Event.signal(base, s, lambda fd, what, arg: base.loopbreak())
                  for s in (signal.SIGTERM, signal.SIGINT)]
         for ev in stops:
@@ -100,10 +100,10 @@ def serve_reactorsvc(profiler: cProfile.Profile | None) -> None:
         listener.close()
 
 
-def serve_workers(nworkers: int) -> None:
+def serve_workers(nworkers: int, protocol: type = EchoProtocol) -> None:
     from reactorsvc import Server
 
-    server = Server(EchoProtocol, host="127.0.0.1", port=0, workers=nworkers)
+    server = Server(protocol, host="127.0.0.1", port=0, workers=nworkers)
     server.shutdown_grace = 0.5  # the load generator has gone; do not wait 10 s
     server.start()  # binds now: the port is known before the loop runs
     _stop_on_stdin_eof(_self_sigterm)

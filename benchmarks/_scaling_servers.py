@@ -14,13 +14,14 @@ Prints the port on stdout once it accepts; stops on SIGTERM/SIGINT or stdin EOF.
 from __future__ import annotations
 
 import asyncio
+import queue
 import signal
-import socket
 import sys
 import threading
 from typing import Any
 
-from _echo_servers import _announce, _quiet_logs, _self_sigterm, _stop_on_stdin_eof
+from _echo_servers import (_announce, _quiet_logs, _self_sigterm, _stop_on_stdin_eof, serve_reactorsvc,
+                           serve_workers)
 
 WORK = 0  # set from --work before any connection is served; read-only afterwards
 
@@ -43,57 +44,26 @@ class WorkEcho(asyncio.Protocol):
         self.transport.write(data)
 
 
-def serve_start_server() -> None:
-    from reactorsvc import Event, EventBase, start_server
-
-    with EventBase() as base:
-        listener = start_server(base, WorkEcho, "127.0.0.1", 0)
-        stops = [Event.signal(base, s, lambda fd, what, arg: base.loopbreak())
-                 for s in (signal.SIGTERM, signal.SIGINT)]
-        for ev in stops:
-            ev.add()
-        _stop_on_stdin_eof(_self_sigterm)
-        _announce(listener.addresses[0][1])
-        base.loop()
-        for ev in stops:
-            ev.delete()
-        listener.close()
-
-
-def serve_workers(n: int) -> None:
-    from reactorsvc import Server
-
-    server = Server(WorkEcho, host="127.0.0.1", port=0, workers=n)
-    server.shutdown_grace = 0.5
-    server.start()
-    _wait_for_stop(server.addresses[0][1])
-    server.stop(0.5)
-
-
 def serve_asyncio_threads(n: int) -> None:
-    """N loops, each in its own thread with its own listening socket on one port."""
+    """N loops, each in its own thread with its own create_server(reuse_port=True) on one port."""
     port = 0
     loops: list[asyncio.AbstractEventLoop] = []
-    started = threading.Barrier(n + 1)
-    for i in range(n):
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind(("127.0.0.1", port))
-        port = sock.getsockname()[1]
+    for _ in range(n):
         loop = asyncio.new_event_loop()
+        bound: queue.Queue = queue.Queue()
+        threading.Thread(target=_run_asyncio, args=(loop, port, bound), daemon=True).start()
+        port = bound.get(timeout=15)  # the first loop picks the port; the others join it
         loops.append(loop)
-        threading.Thread(target=_run_asyncio, args=(loop, sock, started), daemon=True).start()
-    started.wait(15)
     _wait_for_stop(port)
     for loop in loops:
         loop.call_soon_threadsafe(loop.stop)
 
 
-def _run_asyncio(loop: asyncio.AbstractEventLoop, sock: socket.socket, started: threading.Barrier) -> None:
+def _run_asyncio(loop: asyncio.AbstractEventLoop, port: int, bound: queue.Queue) -> None:
     asyncio.set_event_loop(loop)
-    # reuse_port=True is what the listening socket already has; create_server(sock=...) keeps it.
-    server = loop.run_until_complete(loop.create_server(WorkEcho, sock=sock, backlog=1024))
-    started.wait(15)
+    server = loop.run_until_complete(loop.create_server(WorkEcho, "127.0.0.1", port, reuse_port=True,
+                                                        backlog=1024))
+    bound.put(server.sockets[0].getsockname()[1])
     loop.run_forever()
     server.close()
     loop.close()
@@ -121,9 +91,9 @@ def main(argv: list[str]) -> int:
     kind = args[0]
     _quiet_logs()
     if kind == "start_server":
-        serve_start_server()
+        serve_reactorsvc(None, WorkEcho)
     elif kind.startswith("workers-"):
-        serve_workers(int(kind.split("-")[1]))
+        serve_workers(int(kind.split("-")[1]), WorkEcho)
     elif kind.startswith("asyncio-"):
         serve_asyncio_threads(int(kind.split("-")[1]))
     else:
