@@ -21,6 +21,7 @@ BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
     ("crossthread.py", "call_soon_threadsafe"),
     ("http_parsers.py", "CL 2^64+5"),
     ("http_profile.py", "http-hello protocol alone"),
+    ("scaling.py", "2 producers -> 1 loop"),
 ])
 def test_benchmark_quick_run(script, expect):
     proc = subprocess.run([sys.executable, str(BENCH / script), "--quick"], capture_output=True,
