@@ -106,8 +106,11 @@ class Worker:
         self._inbox.append((sock, spec))
         try:
             self.base.call_soon_threadsafe(self._take)
-        except BaseException:
-            self._inbox.remove((sock, spec))
+        except BaseException:  # a freed base: the caller closes the socket
+            try:
+                self._inbox.remove((sock, spec))
+            except ValueError:
+                return  # _refuse_inbox() took it meanwhile: closed and reported as ended
             self.handed -= 1
             raise
 
