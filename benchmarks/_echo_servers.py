@@ -79,7 +79,7 @@ def _self_sigterm() -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def serve_reactorsvc(profiler: cProfile.Profile | None, protocol: type = EchoProtocol) -> None:
+def serve_reactorsvc(profiler: cProfile.Profile | None, protocol: Callable = EchoProtocol) -> None:
     from reactorsvc import Event, EventBase, start_server
 
     with EventBase() as base:
@@ -100,7 +100,7 @@ def serve_reactorsvc(profiler: cProfile.Profile | None, protocol: type = EchoPro
         listener.close()
 
 
-def serve_workers(nworkers: int, protocol: type = EchoProtocol) -> None:
+def serve_workers(nworkers: int, protocol: Callable = EchoProtocol) -> None:
     from reactorsvc import Server
 
     server = Server(protocol, host="127.0.0.1", port=0, workers=nworkers)

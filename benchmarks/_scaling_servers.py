@@ -14,44 +14,30 @@ Prints the port on stdout once it accepts; stops on SIGTERM/SIGINT or stdin EOF.
 from __future__ import annotations
 
 import asyncio
+import functools
 import queue
 import signal
 import sys
 import threading
-from typing import Any
+from typing import Callable
 
+from _cpu_service import CpuEcho
 from _echo_servers import (_announce, _quiet_logs, _self_sigterm, _stop_on_stdin_eof, serve_reactorsvc,
                            serve_workers)
 
-WORK = 0  # set from --work before any connection is served; read-only afterwards
+def factory(work: int) -> Callable[[], CpuEcho]:
+    """The protocol of every kind: `work` iterations of pure Python per message, then echo."""
+    return functools.partial(CpuEcho, work)
 
 
-def spin(n: int) -> int:
-    """About as much pure-Python work per iteration as a small request handler does."""
-    x = 0
-    for i in range(n):
-        x = (x + i * i) % 1000003
-    return x
-
-
-class WorkEcho(asyncio.Protocol):
-    def connection_made(self, transport: Any) -> None:
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        if WORK:
-            spin(WORK)
-        self.transport.write(data)
-
-
-def serve_asyncio_threads(n: int) -> None:
+def serve_asyncio_threads(n: int, protocol: Callable) -> None:
     """N loops, each in its own thread with its own create_server(reuse_port=True) on one port."""
     port = 0
     loops: list[asyncio.AbstractEventLoop] = []
     for _ in range(n):
         loop = asyncio.new_event_loop()
         bound: queue.Queue = queue.Queue()
-        threading.Thread(target=_run_asyncio, args=(loop, port, bound), daemon=True).start()
+        threading.Thread(target=_run_asyncio, args=(loop, protocol, port, bound), daemon=True).start()
         port = bound.get(timeout=15)  # the first loop picks the port; the others join it
         loops.append(loop)
     _wait_for_stop(port)
@@ -59,9 +45,10 @@ def serve_asyncio_threads(n: int) -> None:
         loop.call_soon_threadsafe(loop.stop)
 
 
-def _run_asyncio(loop: asyncio.AbstractEventLoop, port: int, bound: queue.Queue) -> None:
+def _run_asyncio(loop: asyncio.AbstractEventLoop, protocol: Callable, port: int,
+                 bound: queue.Queue) -> None:
     asyncio.set_event_loop(loop)
-    server = loop.run_until_complete(loop.create_server(WorkEcho, "127.0.0.1", port, reuse_port=True,
+    server = loop.run_until_complete(loop.create_server(protocol, "127.0.0.1", port, reuse_port=True,
                                                         backlog=1024))
     bound.put(server.sockets[0].getsockname()[1])
     loop.run_forever()
@@ -80,22 +67,22 @@ def _wait_for_stop(port: int) -> None:
 
 
 def main(argv: list[str]) -> int:
-    global WORK
-    args = list(argv)
+    args, work = list(argv), 0
     if "--work" in args:
         i = args.index("--work")
-        WORK = int(args[i + 1])
+        work = int(args[i + 1])
         del args[i:i + 2]
     if len(args) != 1:
         sys.exit("usage: _scaling_servers.py start_server|workers-N|asyncio-N [--work N]")
     kind = args[0]
     _quiet_logs()
+    protocol = factory(work)
     if kind == "start_server":
-        serve_reactorsvc(None, WorkEcho)
+        serve_reactorsvc(None, protocol)
     elif kind.startswith("workers-"):
-        serve_workers(int(kind.split("-")[1]), WorkEcho)
+        serve_workers(int(kind.split("-")[1]), protocol)
     elif kind.startswith("asyncio-"):
-        serve_asyncio_threads(int(kind.split("-")[1]))
+        serve_asyncio_threads(int(kind.split("-")[1]), protocol)
     else:
         sys.exit(f"unknown kind {kind!r}")
     return 0

@@ -40,9 +40,9 @@ PAIRS = (("workers-1", "workers-2"), ("asyncio-1", "asyncio-2"))
 
 
 def calibrate(work_us: float) -> int:
-    """Iterations of _scaling_servers.spin() that take `work_us` of CPU on this interpreter
+    """Iterations of _cpu_service.burn() that take `work_us` of CPU on this interpreter
     (this thread's CPU clock: a loaded machine must not shrink the work)."""
-    from _scaling_servers import spin
+    from _cpu_service import burn as spin
 
     n = 1000
     while _timed(spin, n) < 0.02:
