@@ -4,7 +4,8 @@
 How data flows:
 - reading: a persistent EV_READ event; each wake-up does one ``recv_into`` into the thread's
   reused 64 KiB scratch area (shared with Buffer.read_from) and hands a ``bytes`` copy of what
-  arrived to ``protocol.data_received``. No per-read allocation beyond that copy.
+  arrived to ``protocol.data_received`` (a BufferedProtocol: ``recv_into`` its own buffer, then
+  ``buffer_updated``). No per-read allocation beyond that copy.
 - writing (writing.py): ``write()`` calls ``send()`` at once while nothing is queued; what the
   kernel does not take goes to a Buffer, and a persistent EV_WRITE event — added only while data
   is queued — flushes it with ``sendmsg`` (scatter-gather). Flow control as asyncio's selector
@@ -35,14 +36,13 @@ from ..base.flags import EV_PERSIST, EV_READ, EV_WRITE
 from . import buffer as _buffer
 from .buffer import SCRATCH_SIZE, Buffer
 from .options import ListenerOptions
+from .protocol import ProtocolCalls, protocol_buffer
 from .timeouts import TimeoutsMixin
 from .writing import DEFAULT_HIGH, WritingMixin
 
 __all__ = ["Connection"]
 
 _log = structlog.get_logger("reactorsvc.io")
-_PROTOCOL_METHODS = ("connection_made", "data_received", "eof_received", "connection_lost",
-                     "pause_writing", "resume_writing")
 _INET = (socket.AF_INET, socket.AF_INET6)
 # What Event.add() raises for a socket the backend cannot watch: the kernel's OSError, or
 # ValueError from select for an fd >= FD_SETSIZE. Either ends the connection, not the loop.
@@ -80,14 +80,6 @@ def call_drain_hook(protocol: Any, on_error: Callable[[Exception, str], Any]) ->
         on_error(exc, "protocol.drain() failed")
 
 
-def check_protocol(protocol: object) -> None:
-    """TypeError naming the first Protocol method ``protocol`` lacks."""
-    for name in _PROTOCOL_METHODS:
-        if not callable(getattr(protocol, name, None)):
-            raise TypeError(f"protocol {type(protocol).__name__} has no callable {name}(): "
-                            "subclass reactorsvc.Protocol or asyncio.Protocol")
-
-
 def check_stream_socket(sock: object) -> socket.socket:
     if not isinstance(sock, socket.socket):
         raise TypeError(f"sock must be a socket.socket, not {type(sock).__name__}")
@@ -106,7 +98,7 @@ class Connection(WritingMixin, TimeoutsMixin):
     never blocks; only ``start`` may be called from any thread.
     """
 
-    __slots__ = ("_base", "_sock", "_protocol", "_data_received", "_recv_into", "_send",
+    __slots__ = ("_base", "_sock", "_protocol", "_calls", "_data_received", "_recv_into", "_send",
                  "_scratch", "_wbuf", "_read_ev", "_write_ev", "_direct", "_owned", "_started",
                  "_paused", "_read_eof", "_eof", "_closing", "_lost", "_sock_closed",
                  "_protocol_paused", "_high", "_low", "_worker", "_extra", "_on_close",
@@ -121,13 +113,14 @@ class Connection(WritingMixin, TimeoutsMixin):
         """A Connection without a socket yet; use ``start()`` or ``connect()`` instead."""
         if not isinstance(base, EventBase):
             raise TypeError(f"base must be an EventBase, not {type(base).__name__}")
-        check_protocol(protocol)
+        calls = ProtocolCalls(protocol)
         if on_close is not None and not callable(on_close):
             raise TypeError(f"on_close must be callable or None, not {type(on_close).__name__}")
         self._base = base
         self._sock: socket.socket | None = None
         self._protocol = protocol
-        self._data_received = protocol.data_received
+        self._calls = calls
+        self._data_received = calls.data_received
         self._wbuf = Buffer()
         self._read_ev: Event | None = None
         self._write_ev: Event | None = None
@@ -182,7 +175,7 @@ class Connection(WritingMixin, TimeoutsMixin):
             except OSError:
                 pass
         fd = sock.fileno()
-        self._read_ev = Event(self._base, fd, EV_READ | EV_PERSIST, self._on_readable)
+        self._read_ev = Event(self._base, fd, EV_READ | EV_PERSIST, self._reader())
         self._write_ev = Event(self._base, fd, EV_WRITE | EV_PERSIST, self._on_writable)
         self._sock = sock
         self._recv_into = sock.recv_into
@@ -204,7 +197,7 @@ class Connection(WritingMixin, TimeoutsMixin):
         self._scratch = _thread_scratch()
         self._owned = self._started = True
         try:
-            self._protocol.connection_made(self)
+            self._calls.connection_made(self)
         except BaseException as exc:  # SystemExit too: it ends this connection, not the worker
             self._protocol_error(exc, "protocol.connection_made() failed")
             return
@@ -237,11 +230,41 @@ class Connection(WritingMixin, TimeoutsMixin):
         else:
             self._on_eof()
 
+    def _reader(self) -> Callable[[int, int, Any], None]:
+        """The read event's callback: into our scratch area, or into the protocol's buffer."""
+        return self._on_readable_buffered if self._calls.buffered else self._on_readable
+
+    def _on_readable_buffered(self, fd: int, what: int, arg: Any) -> None:
+        """BufferedProtocol: recv_into the protocol's own buffer (asyncio's semantics)."""
+        calls = self._calls
+        try:
+            buf = protocol_buffer(calls, -1)
+        except BaseException as exc:  # SystemExit too: it ends this connection, not the worker
+            self._protocol_error(exc, "protocol.get_buffer() failed")
+            return
+        try:
+            n = self._recv_into(buf)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._fatal_error(exc, "read failed")
+            return
+        if not n:
+            self._on_eof()
+            return
+        self.bytes_in += n
+        if self._timed:
+            self._last_read = monotonic()
+        try:
+            calls.buffer_updated(n)
+        except BaseException as exc:  # SystemExit too: it ends this connection, not the worker
+            self._protocol_error(exc, "protocol.buffer_updated() failed")
+
     def _on_eof(self) -> None:
         self._read_eof = True
         self._read_ev.delete()
         try:
-            keep_open = self._protocol.eof_received()
+            keep_open = self._calls.eof_received()
         except BaseException as exc:  # SystemExit too: it ends this connection, not the worker
             self._protocol_error(exc, "protocol.eof_received() failed")
             return
@@ -363,7 +386,7 @@ class Connection(WritingMixin, TimeoutsMixin):
     def _call_connection_lost(self, exc: BaseException | None) -> None:
         try:
             if self._owned:
-                self._protocol.connection_lost(exc)
+                self._calls.connection_lost(exc)
         except BaseException as error:  # SystemExit too: reported, the worker goes on
             self._report_protocol_error(error, "protocol.connection_lost() failed")
         finally:
@@ -373,7 +396,8 @@ class Connection(WritingMixin, TimeoutsMixin):
             self._cancel_timers()
             # Break the connection <-> protocol <-> event cycles at once (as asyncio does).
             self._read_ev = self._write_ev = self._timer = None
-            self._protocol = self._data_received = self._recv_into = self._send = None
+            self._protocol = self._calls = self._data_received = self._recv_into = None
+            self._send = None
             on_close, self._on_close = self._on_close, None
             if on_close is not None:
                 try:
@@ -396,11 +420,20 @@ class Connection(WritingMixin, TimeoutsMixin):
         return self._protocol
 
     def set_protocol(self, protocol: Any) -> None:
-        """Switch protocols (asyncio's set_protocol); the new one gets the next callbacks."""
-        check_protocol(protocol)
-        self._protocol = protocol
-        if not self._lost:
-            self._data_received = protocol.data_received
+        """Switch protocols (asyncio's set_protocol); the new one gets the next callbacks
+        (a BufferedProtocol may replace a plain one and the other way round)."""
+        calls = ProtocolCalls(protocol)
+        if self._lost:
+            return
+        was_buffered = self._calls.buffered
+        self._protocol, self._calls, self._data_received = protocol, calls, calls.data_received
+        old = self._read_ev
+        if old is not None and calls.buffered != was_buffered:
+            reading = old.pending(EV_READ)
+            old.delete()
+            self._read_ev = Event(self._base, old.fd, EV_READ | EV_PERSIST, self._reader())
+            if reading:
+                self._read_ev.add()
 
     def __repr__(self) -> str:
         state = ("lost" if self._lost else "closing" if self._closing

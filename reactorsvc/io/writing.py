@@ -144,7 +144,7 @@ class WritingMixin:
         if self._protocol_paused and len(wbuf) <= self._low:
             self._protocol_paused = False
             try:
-                self._protocol.resume_writing()  # may write more, or close
+                self._calls.resume_writing()  # may write more, or close
             except BaseException as exc:  # reported, and the connection goes on (asyncio)
                 self._report_protocol_error(exc, "protocol.resume_writing() failed")
         if len(wbuf) or self._lost:
@@ -162,7 +162,7 @@ class WritingMixin:
             return
         self._protocol_paused = True
         try:
-            self._protocol.pause_writing()
+            self._calls.pause_writing()
         except BaseException as exc:  # reported, and the connection goes on (asyncio)
             self._report_protocol_error(exc, "protocol.pause_writing() failed")
 
