@@ -66,7 +66,9 @@ class WritingMixin:
             raise RuntimeError("write() after write_eof()")
         if self._lost or not data:
             return
-        if self._direct:
+        if self._tls is not None:
+            self._tls.write(data)
+        elif self._direct:
             self.write(data)
         else:
             self._wbuf.append(data)
@@ -114,6 +116,9 @@ class WritingMixin:
             raise RuntimeError("writelines() after write_eof()")
         if self._lost:
             return
+        if self._tls is not None:
+            self._tls.write(b"".join(items))
+            return
         wbuf = self._wbuf
         wbuf.extend(items)
         if not self._direct:
@@ -141,7 +146,7 @@ class WritingMixin:
             self.bytes_out += n
             if self._timed:
                 self._last_write = self._write_progress = monotonic()
-        if self._protocol_paused and len(wbuf) <= self._low:
+        if self._protocol_paused and self.get_write_buffer_size() <= self._low:
             self._protocol_paused = False
             try:
                 self._calls.resume_writing()  # may write more, or close
@@ -155,10 +160,10 @@ class WritingMixin:
         elif self._eof:
             self._shutdown_write()
         else:
-            self._direct = True
+            self._direct = self._tls is None
 
     def _maybe_pause_protocol(self) -> None:
-        if self._protocol_paused or len(self._wbuf) <= self._high:
+        if self._protocol_paused or self.get_write_buffer_size() <= self._high:
             return
         self._protocol_paused = True
         try:
@@ -185,22 +190,49 @@ class WritingMixin:
         return self._low, self._high
 
     def get_write_buffer_size(self) -> int:
-        """Bytes queued, not yet taken by the kernel."""
-        return len(self._wbuf)
+        """Bytes queued, not yet taken by the kernel (over TLS: ciphertext queued plus
+        plaintext waiting for the handshake)."""
+        tls = self._tls
+        return len(self._wbuf) if tls is None else len(self._wbuf) + tls.pending
 
     def can_write_eof(self) -> bool:
-        """True: stream sockets can half-close."""
-        return True
+        """True: stream sockets can half-close; False over TLS."""
+        return self._tls is None
 
     def write_eof(self) -> None:
         """Shut down the write side (SHUT_WR) once the queued data is flushed; reading goes
-        on. Later write() calls raise RuntimeError. No-op when closing or repeated."""
+        on. Later write() calls raise RuntimeError. No-op when closing or repeated.
+        NotImplementedError over TLS (as asyncio: TLS cannot half-close)."""
+        if self._tls is not None:
+            raise NotImplementedError("TLS does not support half-closes (write_eof)")
         if self._closing or self._eof:
             return
         self._eof = True
         if self._direct:
             self._direct = False
             self._shutdown_write()
+
+    def _send_raw(self, data: bytes) -> None:
+        """TLS ciphertext to the socket: sent at once while nothing is queued, else queued
+        behind what is (the EV_WRITE flush is then already pending)."""
+        if self._lost:
+            return
+        if len(self._wbuf):
+            self._wbuf.append(data)
+            self._maybe_pause_protocol()
+            return
+        try:
+            n = self._send(data, _SEND_FLAGS)
+        except (BlockingIOError, InterruptedError):
+            n = 0
+        except OSError as exc:
+            self._fatal_error(exc, "write failed")
+            return
+        self.bytes_out += n
+        if n < len(data):
+            self._queue(data, n)
+        elif self._timed:
+            self._last_write = monotonic()
 
     def _shutdown_write(self) -> None:
         try:

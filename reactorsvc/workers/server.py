@@ -60,6 +60,8 @@ class Server:
     `protocol_factory()` is called in a worker thread for each connection. `sockets`: already
     bound sockets (inherited fds, systemd's LISTEN_FDS) to listen on instead of host/port.
     `event_config`: a callable returning the EventConfig of each new base (backend choice).
+    `ssl`: a server-side ssl.SSLContext; each connection's TLS handshake then runs in its
+    worker's thread before connection_made (failures: stats()'s tls_handshake_failures).
     start(), stop(), stats(), add_listener() and remove_listener() are thread-safe.
     """
 
@@ -68,7 +70,7 @@ class Server:
                  backlog: int = 1024, max_connections: int | None = None,
                  idle_timeout: float | None = None, sockets: Iterable[socket.socket] | None = None,
                  reuse_port: bool = False, event_config: Callable[[], EventConfig | None] | None = None,
-                 ) -> None:
+                 ssl: Any = None) -> None:
         nworkers = check_int(workers if workers is not None else (os.cpu_count() or 1), "workers", 1)
         make_policy(dispatch)  # ValueError naming the known policies
         if event_config is not None and not callable(event_config):
@@ -99,7 +101,8 @@ class Server:
         if sockets is not None:
             sockets = _check_sockets(sockets)
         options = ListenerOptions(backlog=backlog, reuse_port=reuse_port,
-                                  max_connections=max_connections, idle_timeout=idle_timeout)
+                                  max_connections=max_connections, idle_timeout=idle_timeout,
+                                  ssl=ssl)
         if protocol_factory is not None:
             where = sockets if sockets is not None else (host, port)
             self.add_listener("default", protocol_factory, where=where, options=options)

@@ -38,6 +38,7 @@ class Worker:
         self.received = 0
         self.connections_total = 0
         self.errors = 0
+        self.tls_handshake_failures = 0
         self._bytes_in_closed = self._bytes_out_closed = 0
         self._on_death = on_death
         self._on_close = on_close
@@ -123,6 +124,8 @@ class Worker:
 
     def _closed(self, conn: Connection) -> None:
         handoff = self.connections.pop(conn, None)
+        if conn.handshake_failed:
+            self.tls_handshake_failures += 1
         self._bytes_in_closed += conn.bytes_in
         self._bytes_out_closed += conn.bytes_out
         self._notify_close(handoff)
@@ -181,6 +184,7 @@ class Worker:
         """Carry a dead predecessor's totals over, so stats() never go backwards."""
         self.connections_total += dead.connections_total
         self.errors += dead.errors
+        self.tls_handshake_failures += dead.tls_handshake_failures
         self._bytes_in_closed += dead._bytes_in_closed + sum(c.bytes_in for c in dead.connections)
         self._bytes_out_closed += dead._bytes_out_closed + sum(c.bytes_out for c in dead.connections)
 
@@ -198,5 +202,6 @@ class Worker:
             "iterations": counters["iterations"],
             "handoffs_in_flight": self.handed - self.received,
             "errors": self.errors,
+            "tls_handshake_failures": self.tls_handshake_failures,
             "alive": not self.dead and self.thread.is_alive(),
         }
