@@ -53,7 +53,7 @@ _INET = (socket.AF_INET, socket.AF_INET6)
 WATCH_ERRORS = (OSError, ValueError)
 
 
-def _thread_scratch() -> memoryview:
+def thread_scratch() -> memoryview:
     """This thread's read area: Buffer's per-thread scratch, so a thread holds one 64 KiB area."""
     tls = _buffer._tls
     try:
@@ -212,7 +212,7 @@ class Connection(ReadingMixin, WritingMixin, TimeoutsMixin):
         """In the loop thread: the TLS handshake if any, connection_made, reading, timeouts."""
         if self._lost:
             return  # aborted before it began
-        self._scratch = _thread_scratch()
+        self._scratch = thread_scratch()
         if self._tls is not None:
             self._tls.begin()  # calls _begin_protocol once the handshake is done
         else:

@@ -21,11 +21,25 @@ from typing import Any, Iterable
 
 from .._checks import check_optional_int
 
-__all__ = ["WritingMixin", "DEFAULT_HIGH"]
+__all__ = ["WritingMixin", "DEFAULT_HIGH", "write_limits"]
 
 # With a default SIGPIPE disposition (embedders), a send to a closed peer would kill the process.
 _SEND_FLAGS = getattr(socket, "MSG_NOSIGNAL", 0)
 DEFAULT_HIGH = 64 * 1024  # asyncio's default high watermark; low defaults to a quarter of it
+
+
+def write_limits(high: int | None, low: int | None) -> tuple[int, int]:
+    """(high, low) watermarks by asyncio's rules: high defaults to 64 KiB, or 4 * low when only
+    low is given; low defaults to high // 4. TypeError/ValueError unless high >= low >= 0."""
+    check_optional_int(high, "high")
+    check_optional_int(low, "low")
+    if high is None:
+        high = DEFAULT_HIGH if low is None else 4 * low
+    if low is None:
+        low = high // 4
+    if not high >= low >= 0:
+        raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
+    return high, low
 
 
 class WritingMixin:
@@ -172,17 +186,8 @@ class WritingMixin:
             self._report_protocol_error(exc, "protocol.pause_writing() failed")
 
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        """Set the watermarks (asyncio's rules: high defaults to 64 KiB, or 4 * low when only
-        low is given; low defaults to high // 4). ValueError unless high >= low >= 0."""
-        check_optional_int(high, "high")
-        check_optional_int(low, "low")
-        if high is None:
-            high = DEFAULT_HIGH if low is None else 4 * low
-        if low is None:
-            low = high // 4
-        if not high >= low >= 0:
-            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
-        self._high, self._low = high, low
+        """Set the watermarks (``write_limits``' rules, asyncio's)."""
+        self._high, self._low = write_limits(high, low)
         self._maybe_pause_protocol()
 
     def get_write_buffer_limits(self) -> tuple[int, int]:
