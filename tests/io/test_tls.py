@@ -371,3 +371,18 @@ def test_tls_argument_checks(base, tls_certs):
         connect(base, Recorder, "127.0.0.1", 1, server_hostname="x")
     with pytest.raises(TypeError, match="server_hostname must be a str"):
         connect(base, Recorder, "127.0.0.1", 1, ssl=True, server_hostname=b"x")
+
+
+@pytest.mark.timeout(20)
+def test_close_that_cannot_flush_ends_at_ssl_shutdown_timeout(tls_server, tls_certs):
+    class FloodThenClose(Echo):
+        def data_received(self, data):
+            self.transport.write(b"f" * (8 << 20))  # more than the socket buffers hold
+            self.transport.close()
+
+    listener, protocols, loop = tls_server(FloodThenClose, ssl_shutdown_timeout=0.3)
+    with _tls_client(tls_certs, listener.addresses[0]) as client:
+        client.sendall(b"go")  # and never read
+        assert protocols and protocols[0].lost_event.wait(10)
+        [exc] = protocols[0].lost
+        assert isinstance(exc, TimeoutError) and "TLS shutdown timed out" in str(exc)
