@@ -26,6 +26,7 @@ Thread contract: everything here runs in the connection's loop thread, like the 
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import ssl as _ssl
 from typing import Any
@@ -36,7 +37,7 @@ from ..base import Event
 from .protocol import protocol_buffer
 from .timeouts import check_timeout
 
-__all__ = ["TLSLayer", "check_tls_options"]
+__all__ = ["TLSConfigError", "TLSLayer", "check_tls_options", "server_context"]
 
 _log = structlog.get_logger("reactorsvc.io")
 _READ_SIZE = 64 * 1024
@@ -286,3 +287,65 @@ class TLSLayer:
         self._early = []
         self._early_size = 0
         self._conn = None
+
+
+class TLSConfigError(ValueError):
+    """A server certificate setting that cannot be used; ``option`` names it ("cert", "key",
+    "client_ca" or "min_version") so a config loader can point at the right key."""
+
+    def __init__(self, option: str, message: str) -> None:
+        super().__init__(f"{option}: {message}")
+        self.option = option
+
+
+_MIN_VERSIONS = {"1.2": _ssl.TLSVersion.TLSv1_2, "1.3": _ssl.TLSVersion.TLSv1_3}
+
+
+def _ssl_reason(exc: BaseException) -> str:
+    return getattr(exc, "reason", None) or getattr(exc, "strerror", None) or str(exc)
+
+
+def server_context(cert: str | os.PathLike, key: str | os.PathLike,
+                   client_ca: str | os.PathLike | None = None,
+                   min_version: str = "1.2") -> _ssl.SSLContext:
+    """A server-side SSLContext from PEM files: the certificate chain ``cert`` and its private
+    ``key``; with ``client_ca``, clients must present a certificate signed by it (mutual TLS).
+    TLSConfigError names the option at fault: an unreadable file, a file that is not PEM, a
+    key that does not match the certificate, a min_version other than "1.2" or "1.3".
+    Reads the files each call (a reload re-reads rotated certificates). Thread-safe.
+    """
+    if min_version not in _MIN_VERSIONS:
+        raise TLSConfigError("min_version", f"must be one of {', '.join(_MIN_VERSIONS)}, "
+                             f"got {min_version!r}")
+    for option, path in (("cert", cert), ("key", key), ("client_ca", client_ca)):
+        if path is None:
+            continue
+        try:
+            with open(path, "rb") as f:
+                text = f.read()
+        except OSError as exc:
+            raise TLSConfigError(option, f"cannot read {os.fspath(path)!r}: {exc.strerror}") from None
+        if b"-----BEGIN " not in text:
+            raise TLSConfigError(option, f"{os.fspath(path)!r} is not a PEM file")
+    ctx = _ssl.SSLContext(_ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = _MIN_VERSIONS[min_version]
+    try:  # the certificates alone first, so a bad one is not blamed on the key
+        _ssl.SSLContext(_ssl.PROTOCOL_TLS_SERVER).load_verify_locations(cafile=os.fspath(cert))
+    except (_ssl.SSLError, ValueError) as exc:
+        raise TLSConfigError("cert", f"{os.fspath(cert)!r} holds no valid certificate: "
+                             f"{_ssl_reason(exc)}") from None
+    try:
+        ctx.load_cert_chain(cert, key)
+    except _ssl.SSLError as exc:
+        reason = _ssl_reason(exc)
+        what = ("does not match the certificate" if "MISMATCH" in str(reason).upper()
+                else "is not a valid private key")
+        raise TLSConfigError("key", f"{os.fspath(key)!r} {what}: {reason}") from None
+    if client_ca is not None:
+        try:
+            ctx.load_verify_locations(cafile=os.fspath(client_ca))
+        except (_ssl.SSLError, ValueError) as exc:
+            raise TLSConfigError("client_ca", f"{os.fspath(client_ca)!r} holds no valid "
+                                 f"certificate: {_ssl_reason(exc)}") from None
+        ctx.verify_mode = _ssl.CERT_REQUIRED
+    return ctx
