@@ -271,6 +271,11 @@ class DatagramTransport:
     def get_protocol(self) -> Any:
         return self._protocol
 
+    @property
+    def base(self) -> EventBase:
+        """The EventBase whose loop thread serves this endpoint."""
+        return self._base
+
     def __repr__(self) -> str:
         state = "lost" if self._lost else "closing" if self._closing else "open"
         return f"<DatagramTransport {state} {self._extra['sockname']} -> {self._address}>"

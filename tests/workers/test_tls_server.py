@@ -50,3 +50,37 @@ def test_server_ssl_argument_is_checked(tls_certs):
         Server(Echo, ssl="cert.pem")
     with pytest.raises(ValueError, match="server-side context"):
         Server(Echo, ssl=ssl.create_default_context())
+
+
+@pytest.mark.timeout(20)
+def test_server_datagram_endpoint_on_every_worker(serve):
+    import threading
+
+    from reactorsvc import Server
+    from reactorsvc.daemon.services.echo import EchoProtocol
+    threads = []
+
+    class Echo2(EchoProtocol):
+        def datagram_received(self, data, addr):
+            threads.append(threading.current_thread().name)
+            super().datagram_received(data, addr)
+
+    server = Server(workers=2)
+    server.add_datagram_endpoint("udp", Echo2, where=("127.0.0.1", 0))
+    server.start()
+    try:
+        [address] = server.datagram_addresses
+        assert len(server.datagram_endpoints["udp"]) == 2
+        clients = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(8)]
+        try:
+            for i, c in enumerate(clients):
+                c.settimeout(5)
+                c.sendto(b"dgram %d" % i, address)
+                assert c.recvfrom(100) == (b"dgram %d" % i, address)
+        finally:
+            for c in clients:
+                c.close()
+        assert set(threads) <= {"reactorsvc-worker-0", "reactorsvc-worker-1"}
+    finally:
+        server.stop(0)
+    assert all(t.is_closing() for t in server.datagram_endpoints["udp"])
