@@ -41,6 +41,7 @@ from ..workers.dispatch import POLICIES
 from .configvalues import BUILTIN_SERVICES, parse_bind, service_target
 from .yamlpos import (ConfigError, Map, Node, Scalar, describe, parse, read_choice, read_int,
                       read_list, read_map, read_seconds, read_str, to_plain)
+from .configtransport import UDP_PREFIX, TlsConfig, check_transports, parse_tls
 
 __all__ = [
     "Config", "BackendConfig", "ListenerConfig", "LoggingConfig", "AdminConfig",
@@ -91,6 +92,12 @@ class ListenerConfig:
     service: str  # a BUILTIN_SERVICES name or "package.module:factory"
     options: dict[str, Any] = field(default_factory=dict)  # passed through to the service factory
     io: ListenerOptions = field(default_factory=ListenerOptions)
+    tls: TlsConfig | None = None  # a server certificate: every connection speaks TLS
+
+    @property
+    def datagram(self) -> bool:
+        """True for a ``udp:HOST:PORT`` bind (a datagram endpoint, not a listening socket)."""
+        return self.bind.startswith(UDP_PREFIX)
 
     @property
     def address(self) -> Union[tuple, str]:
@@ -186,7 +193,21 @@ def load_config_text(text: str, filename: str = "<default>") -> Config:
     cfg = _parse_config(filename, root)
     from .configbuild import check_buildable  # it imports the services: only when needed
     check_buildable(cfg)
+    lines = cfg.source.lines
+    check_transports(filename, cfg.listeners, lines, _is_datagram_service)
+    for i, lc in enumerate(cfg.listeners):
+        if lc.datagram and cfg.processes != 1:  # the master binds stream sockets only
+            raise ConfigError(filename, lines[f"listeners[{i}].bind"], f"listeners[{i}].bind",
+                              f"a datagram listener ({lc.bind}) needs processes: 1 "
+                              f"(processes is {cfg.processes})")
     return cfg
+
+
+def _is_datagram_service(service: str) -> bool:
+    """False when the service is a class without datagram_received (a function: unknown)."""
+    from .services import resolve  # imports the service: only when needed
+    target = resolve(service)
+    return not isinstance(target, type) or callable(getattr(target, "datagram_received", None))
 
 
 def default_config() -> Config:
@@ -323,7 +344,7 @@ def _read_bind(fn: str, node: Node, path: str, *, nullable: bool = False,
     bind = read_str(fn, node, path, nullable=nullable)
     if bind is None:
         return None
-    if not unix and bind.startswith("unix:"):
+    if not unix and bind.startswith(("unix:", UDP_PREFIX)):
         raise ConfigError(fn, node.line, path, "must be host:port (a Unix socket is not allowed)")
     try:
         parse_bind(bind)
@@ -385,11 +406,14 @@ def _parse_listener(fn: str, item: Node, path: str, lines: dict) -> ListenerConf
     lines[path] = item.line
     values: dict = {}
     io: dict = {}
-    for key, entry in read_map(fn, item, path, [*_LISTENER_READERS, "options", *io_keys]).items():
+    for key, entry in read_map(fn, item, path,
+                               [*_LISTENER_READERS, "options", "tls", *io_keys]).items():
         key_path = _join(path, key)
         lines[key_path] = entry.node.line
         if key in _LISTENER_READERS:
             values[key] = _LISTENER_READERS[key](fn, entry.node, key_path)
+        elif key == "tls":
+            values[key] = parse_tls(fn, entry.node, key_path, lines)
         elif key == "options":
             values[key] = _read_options(fn, entry.node, key_path, lines)
         elif key in _GROUPS:
