@@ -117,7 +117,9 @@ class Listener:
         self._paused = paused
         self._open = 0
         self._accepts = self._rejected = self._accept_pauses = self._emfile = self._errors = 0
-        self.tls_handshake_failures = 0  # start_server's TLS connections; loop thread only
+        # start_server with ssl: handshakes that failed or timed out (its loop thread writes;
+        # under Server the workers count them instead: stats()["workers"][i]).
+        self.tls_handshake_failures = 0
         self._update_interest()
 
     def __enter__(self) -> Listener:
@@ -132,12 +134,10 @@ class Listener:
     def counters(self) -> dict:
         """accepts, rejected (the hook raised), accept_pauses (watching stopped for
         max_connections, an error backoff or pause()), emfile (accepts failed for lack of fds
-        or memory), accept_errors (other failures), open (accepted, not yet released),
-        tls_handshake_failures (start_server with ssl: handshakes that failed or timed out)."""
+        or memory), accept_errors (other failures), open (accepted, not yet released)."""
         return {"accepts": self._accepts, "rejected": self._rejected,
                 "accept_pauses": self._accept_pauses, "emfile": self._emfile,
-                "accept_errors": self._errors, "open": self._open,
-                "tls_handshake_failures": self.tls_handshake_failures}
+                "accept_errors": self._errors, "open": self._open}
 
     # ------------------------------------------------------------------ accepting
 
@@ -303,7 +303,7 @@ def start_server(base: EventBase, protocol_factory: Callable[[], Any], host: str
     (connection_lost(TimeoutError)). ``ssl``: a server-side ssl.SSLContext — each
     connection's handshake runs first (bounded by ``ssl_handshake_timeout``), connection_made
     after it; failed handshakes close without a protocol call and are counted in
-    ``counters()["tls_handshake_failures"]``. Returns the Listener (``addresses``,
+    ``listener.tls_handshake_failures``. Returns the Listener (``addresses``,
     ``close()``, ``counters()``); closing it leaves the connections open. Any thread may call this.
     """
     if not callable(protocol_factory):

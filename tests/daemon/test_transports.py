@@ -12,7 +12,9 @@ import subprocess
 
 import pytest
 
-from .conftest import IO_TIMEOUT, free_ports, metric_sum, run_cli, stop, wait_metrics, write_config
+from ..helpers import TIMEOUT as IO_TIMEOUT
+from ..helpers import free_ports, metric_sum, wait_metrics
+from .conftest import run_cli, stop, write_config
 
 CONFIG = """\
 workers: 2

@@ -141,7 +141,7 @@ def test_python_ssl_client_echo_small_and_bulk_then_close_notify(tls_server, tls
     assert info["sslcontext"] is info["ssl_object"].context
     assert info["cipher"][1].startswith("TLSv1.")
     assert info["peercert"] is None and info["can_write_eof"] is False
-    assert listener.counters()["tls_handshake_failures"] == 0
+    assert listener.tls_handshake_failures == 0
 
 
 @pytest.mark.timeout(20)
@@ -182,7 +182,7 @@ def _wait_failures(loop, listener, n, timeout=5.0) -> bool:
     import time
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if loop.call(lambda: listener.counters()["tls_handshake_failures"]) >= n:
+        if loop.call(lambda: listener.tls_handshake_failures) >= n:
             return True
         time.sleep(0.01)
     return False
@@ -316,7 +316,7 @@ def test_default_context_verifies_so_our_test_ca_is_refused(base, tls_certs):
         run_until(base, lambda: proto.lost)
         assert proto.names() == ["lost"]
         assert isinstance(proto.lost_exc(), ssl.SSLCertVerificationError)
-        run_until(base, lambda: listener.counters()["tls_handshake_failures"] == 1)
+        run_until(base, lambda: listener.tls_handshake_failures == 1)
     finally:
         listener.close()
 

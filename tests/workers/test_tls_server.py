@@ -8,7 +8,8 @@ import ssl
 
 import pytest
 
-from .conftest import Echo, Made, wait_until, worker_stats
+from ..helpers import wait_for
+from .conftest import Echo, Made, worker_stats
 
 
 def _client(tls_certs, address):
@@ -39,7 +40,7 @@ def test_server_tls_echo_on_every_worker_and_failures_counted(serve, tls_certs):
                 pass
         except ConnectionResetError:
             pass
-    wait_until(lambda: sum(worker_stats(server, "tls_handshake_failures")) == 1,
+    wait_for(lambda: sum(worker_stats(server, "tls_handshake_failures")) == 1,
                what="the failed handshake to be counted")
     assert len(made.protocols) == 5 and made.protocols[-1].calls == []
 
