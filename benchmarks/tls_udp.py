@@ -230,7 +230,7 @@ def run_client(config: str, port: int, certdir: str, secs: float) -> int:
 CONFIGS = {"tls-pp64": ("tls", ["reactorsvc", "asyncio", "uvloop"]),
            "tls-bulk": ("tls", ["reactorsvc", "asyncio", "uvloop"]),
            "udp64": ("udp", ["reactorsvc", "asyncio", "uvloop"]),
-           "handshakes": ("tls", ["workers-1", "workers-2", "asyncio"])}
+           "handshakes": ("tls", ["reactorsvc", "workers-1", "workers-2", "asyncio"])}
 
 
 def make_certs(directory: str) -> None:
