@@ -54,21 +54,25 @@ class WritingMixin:
         RuntimeError after write_eof(); ignored once the connection is lost.
         """
         if self._direct and type(data) is bytes:
-            try:
-                n = self._send(data, _SEND_FLAGS)
-            except (BlockingIOError, InterruptedError):
-                n = 0
-            except OSError as exc:
-                self._fatal_error(exc, "write failed")
-                return
-            self.bytes_out += n
-            if n == len(data):
-                if self._timed and n:
-                    self._last_write = monotonic()
-                return
-            self._queue(data, n)
+            self._send_now(data)
         else:
             self._write_slow(data)
+
+    def _send_now(self, data: bytes) -> None:
+        """Nothing is queued: send() at once, queue what the kernel does not take."""
+        try:
+            n = self._send(data, _SEND_FLAGS)
+        except (BlockingIOError, InterruptedError):
+            n = 0
+        except OSError as exc:
+            self._fatal_error(exc, "write failed")
+            return
+        self.bytes_out += n
+        if n == len(data):
+            if self._timed and n:
+                self._last_write = monotonic()
+            return
+        self._queue(data, n)
 
     def _write_slow(self, data: Any) -> None:
         if type(data) is not bytes:
@@ -225,19 +229,8 @@ class WritingMixin:
         if len(self._wbuf):
             self._wbuf.append(data)
             self._maybe_pause_protocol()
-            return
-        try:
-            n = self._send(data, _SEND_FLAGS)
-        except (BlockingIOError, InterruptedError):
-            n = 0
-        except OSError as exc:
-            self._fatal_error(exc, "write failed")
-            return
-        self.bytes_out += n
-        if n < len(data):
-            self._queue(data, n)
-        elif self._timed:
-            self._last_write = monotonic()
+        else:
+            self._send_now(data)
 
     def _shutdown_write(self) -> None:
         try:
