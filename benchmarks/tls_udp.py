@@ -251,7 +251,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--serve", nargs=3, metavar=("KIND", "MODE", "CERTDIR"), help=argparse.SUPPRESS)
     ap.add_argument("--only", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
-    ap.add_argument("--secs", type=float, default=3.0)
+    ap.add_argument("--secs", type=float, default=None, help="seconds per run (3; --quick: 0.5)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="0.5 s runs, 1 repeat (a smoke test)")
     ap.add_argument("--server-python", default=sys.executable,
@@ -261,7 +261,9 @@ def main() -> None:
         serve(*args.serve)
         return
     if args.quick:
-        args.secs, args.repeats = 0.5, 1
+        args.repeats = 1
+    if args.secs is None:
+        args.secs = 0.5 if args.quick else 3.0
     print(f"python {sys.version.split()[0]} (servers: {args.server_python}), "
           f"uvloop {'yes' if uvloop else 'no'}; load: {os.getloadavg()[0]:.2f}; "
           f"{args.secs:g} s runs x {args.repeats}, interleaved")
