@@ -51,11 +51,8 @@ class ReadingMixin:
 
     def _on_readable_buffered(self, fd: int, what: int, arg: Any) -> None:
         """BufferedProtocol: recv_into the protocol's own buffer (asyncio's semantics)."""
-        calls = self._calls
-        try:
-            buf = protocol_buffer(calls, -1)
-        except BaseException as exc:  # SystemExit too: it ends this connection, not the worker
-            self._protocol_error(exc, "protocol.get_buffer() failed")
+        buf = self._protocol_buffer()
+        if buf is None:
             return
         try:
             n = self._recv_into(buf)
@@ -71,9 +68,17 @@ class ReadingMixin:
         if self._timed:
             self._last_read = monotonic()
         try:
-            calls.buffer_updated(n)
+            self._calls.buffer_updated(n)
         except BaseException as exc:  # SystemExit too: it ends this connection, not the worker
             self._protocol_error(exc, "protocol.buffer_updated() failed")
+
+    def _protocol_buffer(self) -> memoryview | None:
+        """A BufferedProtocol's get_buffer(-1); None once its failure has closed the connection."""
+        try:
+            return protocol_buffer(self._calls, -1)
+        except BaseException as exc:  # SystemExit too: it ends this connection, not the worker
+            self._protocol_error(exc, "protocol.get_buffer() failed")
+            return None
 
     def _on_eof(self) -> None:
         self._read_eof = True

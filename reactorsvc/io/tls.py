@@ -34,7 +34,6 @@ from typing import Any
 import structlog
 
 from ..base import Event
-from .protocol import protocol_buffer
 from .timeouts import check_timeout
 
 __all__ = ["TLSConfigError", "TLSLayer", "check_tls_options", "server_context"]
@@ -191,10 +190,8 @@ class TLSLayer:
         while self.state == _OPEN and not conn._paused and not conn._closing:
             buf = None
             if calls.buffered:
-                try:
-                    buf = protocol_buffer(calls, -1)
-                except BaseException as exc:  # SystemExit too: it ends this connection, not the worker
-                    conn._protocol_error(exc, "protocol.get_buffer() failed")
+                buf = conn._protocol_buffer()
+                if buf is None:
                     return
             try:
                 data = sslobj.read(_READ_SIZE) if buf is None else sslobj.read(len(buf), buf)
