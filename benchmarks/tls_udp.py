@@ -267,11 +267,13 @@ def main() -> None:
     print(f"python {sys.version.split()[0]} (servers: {args.server_python}), "
           f"uvloop {'yes' if uvloop else 'no'}; load: {os.getloadavg()[0]:.2f}; "
           f"{args.secs:g} s runs x {args.repeats}, interleaved")
+    server_has_uvloop = subprocess.run([args.server_python, "-c", "import uvloop"],
+                                       capture_output=True).returncode == 0
     with tempfile.TemporaryDirectory() as certdir:
         make_certs(certdir)
         for config in args.only:
             mode, kinds = CONFIGS[config]
-            if uvloop is None and "uvloop" in kinds:
+            if "uvloop" in kinds and not server_has_uvloop:
                 kinds = [k for k in kinds if k != "uvloop"]
             servers = {k: ServerProc(args.server_python, k, mode, certdir) for k in kinds}
             results: dict[str, list[tuple[float, float]]] = {k: [] for k in kinds}
