@@ -30,7 +30,6 @@ import errno
 import socket
 from typing import Any, Callable
 
-import structlog
 
 from ..base import Event, EventBase
 from ..base.flags import EV_PERSIST, EV_READ, EV_WRITE
@@ -40,7 +39,6 @@ from .writing import write_limits
 
 __all__ = ["DatagramTransport", "open_datagram_endpoint"]
 
-_log = structlog.get_logger("reactorsvc.io")
 _RECV_BATCH = 32          # datagrams per readiness event: bounded, so other events get a turn
 _MSG_TRUNC = getattr(socket, "MSG_TRUNC", 0x20)
 
@@ -105,11 +103,16 @@ class DatagramTransport:
         try:
             fn(*args)
             return True
-        except Exception as exc:
-            _log.error("protocol_callback_failed", message=f"protocol.{fn.__name__}() failed",
-                       sockname=self._extra["sockname"], exc_info=exc)
+        except BaseException as exc:  # SystemExit too: it ends this endpoint, not the loop
+            self._report(exc, f"protocol.{fn.__name__}() failed")
             self._force_close(exc)
             return False
+
+    def _report(self, exc: BaseException, message: str) -> None:
+        """Through the base's exception handler, with asyncio's context keys (as Connection)."""
+        self._base.call_exception_handler({"message": message, "exception": exc, "transport": self,
+                                           "protocol": self._protocol,
+                                           "sockname": self._extra["sockname"]})
 
     # ------------------------------------------------------------------ receiving
 
@@ -255,9 +258,8 @@ class DatagramTransport:
     def _call_connection_lost(self, exc: BaseException | None) -> None:
         try:
             getattr(self._protocol, "connection_lost", _nothing)(exc)
-        except Exception:
-            _log.error("protocol_callback_failed", message="protocol.connection_lost() failed",
-                       sockname=self._extra["sockname"], exc_info=True)
+        except BaseException as error:  # SystemExit too: reported, the loop goes on
+            self._report(error, "protocol.connection_lost() failed")
         finally:
             self._sock.close()
             self._protocol = self._error_received = None
