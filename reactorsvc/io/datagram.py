@@ -30,7 +30,6 @@ import errno
 import socket
 from typing import Any, Callable
 
-
 from ..base import Event, EventBase
 from ..base.flags import EV_PERSIST, EV_READ, EV_WRITE
 from .connection import thread_scratch
