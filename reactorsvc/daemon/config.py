@@ -233,14 +233,20 @@ def config_to_dict(cfg: Config) -> dict:
     return out
 
 
+# ListenerOptions' fields a YAML listener sets directly; its ssl* fields come from the ``tls:``
+# block instead (app.py builds the SSLContext: a context is not a YAML value).
+_IO_FIELDS = tuple(n for n in ListenerOptions.field_names() if not n.startswith("ssl"))
+
+
 def _listener_dict(lc: ListenerConfig) -> dict:
     out = {"name": lc.name, "bind": lc.bind, "service": lc.service, "options": lc.options}
-    for name in ListenerOptions.field_names():
+    for name in _IO_FIELDS:
         group, sub = _yaml_key(name)
         if sub is None:
             out[name] = getattr(lc.io, name)
         else:
             out.setdefault(group, {})[sub] = getattr(lc.io, name)
+    out["tls"] = None if lc.tls is None else dataclasses.asdict(lc.tls)
     return out
 
 
@@ -402,7 +408,7 @@ _LISTENER_READERS = {"name": _read_name, "bind": _read_bind, "service": _read_se
 def _parse_listener(fn: str, item: Node, path: str, lines: dict) -> ListenerConfig:
     """name/bind/service/options here; every other key is a ListenerOptions field, built by
     ListenerOptions itself (its TypeError/ValueError become the ConfigError of that key)."""
-    io_keys = {_yaml_key(name)[0] for name in ListenerOptions.field_names()}
+    io_keys = {_yaml_key(name)[0] for name in _IO_FIELDS}
     lines[path] = item.line
     values: dict = {}
     io: dict = {}
@@ -417,7 +423,7 @@ def _parse_listener(fn: str, item: Node, path: str, lines: dict) -> ListenerConf
         elif key == "options":
             values[key] = _read_options(fn, entry.node, key_path, lines)
         elif key in _GROUPS:
-            subkeys = {_yaml_key(n)[1]: n for n in ListenerOptions.field_names()
+            subkeys = {_yaml_key(n)[1]: n for n in _IO_FIELDS
                        if _yaml_key(n)[0] == key}
             for sub, sub_entry in read_map(fn, entry.node, key_path, subkeys).items():
                 lines[f"{key_path}.{sub}"] = sub_entry.node.line

@@ -84,6 +84,12 @@ def call_drain_hook(protocol: Any, on_error: Callable[[Exception, str], Any]) ->
         on_error(exc, "protocol.drain() failed")
 
 
+def check_protocol(protocol: object) -> None:
+    """TypeError naming a required Protocol method that ``protocol`` (an object or a class)
+    lacks, or an optional one that is not callable: ProtocolCalls' (asyncio's) rules."""
+    ProtocolCalls(protocol)
+
+
 def check_stream_socket(sock: object) -> socket.socket:
     if not isinstance(sock, socket.socket):
         raise TypeError(f"sock must be a socket.socket, not {type(sock).__name__}")

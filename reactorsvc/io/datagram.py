@@ -30,6 +30,7 @@ import errno
 import socket
 from typing import Any, Callable
 
+from .._checks import BadArgumentType, BadArgumentValue
 from ..base import Event, EventBase
 from ..base.flags import EV_PERSIST, EV_READ, EV_WRITE
 from .connection import thread_scratch
@@ -289,8 +290,10 @@ def _check_addr(value: object, name: str) -> tuple | None:
         raise TypeError(f"{name} must be a (host, port) tuple or None, not {value!r}")
     try:
         check_host_port(value[0], value[1], passive=True)
-    except (TypeError, ValueError) as exc:
-        raise type(exc)(f"{name}: {exc}") from None
+    except TypeError as exc:
+        raise BadArgumentType(name, f"{name}: {exc}") from None
+    except ValueError as exc:
+        raise BadArgumentValue(name, f"{name}: {exc}") from None
     return value
 
 
