@@ -179,3 +179,60 @@ def pair():
     yield a, b
     a.close()
     b.close()
+
+
+# -- TLS test certificates, generated per test session (no private key is committed) ----------
+
+class TlsCerts:
+    """Paths of a test CA, a server certificate for localhost/127.0.0.1 and a client one."""
+
+    def __init__(self, directory) -> None:
+        self.dir = directory
+        self.ca = directory / "ca.pem"
+        self.server_cert, self.server_key = directory / "server.pem", directory / "server.key"
+        self.client_cert, self.client_key = directory / "client.pem", directory / "client.key"
+
+    def server_context(self, client_auth: bool = False):
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(self.server_cert, self.server_key)
+        if client_auth:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(self.ca)
+        return ctx
+
+    def client_context(self, with_cert: bool = False):
+        import ssl
+        ctx = ssl.create_default_context(cafile=str(self.ca))
+        if with_cert:
+            ctx.load_cert_chain(self.client_cert, self.client_key)
+        return ctx
+
+
+def _openssl(*args: str) -> None:
+    import subprocess
+    subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=30)
+
+
+@pytest.fixture(scope="session")
+def tls_certs(tmp_path_factory) -> TlsCerts:
+    """A CA, a server and a client certificate (EC P-256), made with the openssl CLI."""
+    import shutil
+    if shutil.which("openssl") is None:
+        pytest.fail("the openssl command is needed to make test certificates (.ci/run installs it)")
+    certs = TlsCerts(tmp_path_factory.mktemp("tls"))
+    d = certs.dir
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    _openssl("req", "-x509", *key, "-keyout", str(d / "ca.key"), "-out", str(certs.ca), "-days", "2",
+             "-subj", "/CN=reactorsvc test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    for name, cn, ext in (("server", "localhost", "subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+                           "extendedKeyUsage=serverAuth\n"),
+                          ("client", "reactorsvc test client", "extendedKeyUsage=clientAuth\n")):
+        (d / f"{name}.ext").write_text(ext)
+        _openssl("req", *key, "-keyout", str(d / f"{name}.key"), "-out", str(d / f"{name}.csr"),
+                 "-subj", f"/CN={cn}")
+        _openssl("x509", "-req", "-in", str(d / f"{name}.csr"), "-CA", str(certs.ca), "-CAkey",
+                 str(d / "ca.key"), "-set_serial", "1" if name == "server" else "2", "-days", "2",
+                 "-out", str(d / f"{name}.pem"), "-extfile", str(d / f"{name}.ext"))
+    return certs

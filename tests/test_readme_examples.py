@@ -50,9 +50,6 @@ def _examples() -> list[Example]:
 
 
 EXAMPLES = _examples()
-_ISSUE_10 = pytest.mark.xfail(strict=True, reason=(
-    "issue 10: the README's duck-typed Echo has no pause_writing/resume_writing, which "
-    "Connection still requires (TypeError at accept, the client is reset)"))
 
 
 def _definitions(code: str) -> str:
@@ -68,20 +65,8 @@ def _source(example: Example) -> str:
     return _definitions(used.code) + "\n\n" + example.code
 
 
-def _lacks_flow_control(example: Example) -> bool:
-    """Whether the example serves a protocol class of its own (no base class) without
-    pause_writing/resume_writing, the optional Protocol methods of issue 10."""
-    for node in ast.walk(ast.parse(_source(example))):
-        if isinstance(node, ast.ClassDef) and not node.bases:
-            methods = {n.name for n in node.body if isinstance(n, ast.FunctionDef)}
-            if not {"pause_writing", "resume_writing"} <= methods:
-                return True
-    return False
-
-
 def _params(examples: list[Example]) -> list:
-    return [pytest.param(e, id=e.id, marks=[_ISSUE_10] if _lacks_flow_control(e) else [])
-            for e in examples]
+    return [pytest.param(e, id=e.id) for e in examples]
 
 
 def _start(example: Example) -> subprocess.Popen:

@@ -32,6 +32,7 @@ from . import sdnotify
 from .admin import AdminProtocol
 from .config import Config, ConfigError, load_config
 from .configbuild import event_config_factory
+from .configtransport import tls_context
 from .configvalues import parse_bind, service_target
 from .logging import configure_logging
 from .services import make_factory
@@ -42,9 +43,12 @@ _RESTART_ONLY = ("workers", "processes", "dispatch", "backend", "admin")
 
 
 def _listeners(cfg: Config) -> list[tuple]:
-    """(name, protocol factory, where, ListenerOptions) of every listener, as the Server takes."""
+    """(name, protocol factory, where, ListenerOptions) of every stream listener, as the Server
+    takes; a tls: listener's SSLContext is built on every call, so a SIGHUP reload re-reads
+    rotated certificate files."""
     return [(lc.name, make_factory(service_target(lc.service), lc.options), parse_bind(lc.bind),
-             lc.io) for lc in cfg.listeners]
+             lc.io if lc.tls is None else lc.io.replace(ssl=tls_context(lc.tls)))
+            for lc in cfg.listeners if not lc.datagram]
 
 
 def build_server(cfg: Config, sockets: dict[str, list] | None = None, admin: bool = True) -> Server:
@@ -58,6 +62,10 @@ def build_server(cfg: Config, sockets: dict[str, list] | None = None, admin: boo
     for name, factory, where, options in _listeners(cfg):
         where = (sockets or {}).get(name) or where
         server.add_listener(name, factory, where=where, options=options)
+    for lc in cfg.listeners:
+        if lc.datagram:
+            server.add_datagram_endpoint(lc.name, make_factory(service_target(lc.service), lc.options),
+                                         where=parse_bind(lc.bind))
     if admin and cfg.admin.bind is not None:
         host, port = parse_bind(cfg.admin.bind)
         server.add_admin(host, port, lambda: AdminProtocol(server))

@@ -86,6 +86,8 @@ def bind_listeners(cfg: Config, previous: dict[str, BoundListener] | None = None
     out: dict[str, BoundListener] = {}
     try:
         for lc in cfg.listeners:
+            if lc.datagram:
+                continue  # refused with processes > 1 (config.py); never a stream socket
             if _key(lc) in reusable:
                 out[lc.name] = reusable.pop(_key(lc))
                 continue
@@ -122,7 +124,7 @@ def activated_sockets(cfg: Config) -> dict[str, list[socket.socket]]:
     inherited = inherited_sockets()
     out = {}
     for lc in cfg.listeners:
-        if taken := _take(lc, inherited):
+        if not lc.datagram and (taken := _take(lc, inherited)):
             out[lc.name] = taken
     _unused(inherited)
     return out

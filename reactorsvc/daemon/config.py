@@ -41,6 +41,7 @@ from ..workers.dispatch import POLICIES
 from .configvalues import BUILTIN_SERVICES, parse_bind, service_target
 from .yamlpos import (ConfigError, Map, Node, Scalar, describe, parse, read_choice, read_int,
                       read_list, read_map, read_seconds, read_str, to_plain)
+from .configtransport import UDP_PREFIX, TlsConfig, check_transports, parse_tls
 
 __all__ = [
     "Config", "BackendConfig", "ListenerConfig", "LoggingConfig", "AdminConfig",
@@ -91,6 +92,12 @@ class ListenerConfig:
     service: str  # a BUILTIN_SERVICES name or "package.module:factory"
     options: dict[str, Any] = field(default_factory=dict)  # passed through to the service factory
     io: ListenerOptions = field(default_factory=ListenerOptions)
+    tls: TlsConfig | None = None  # a server certificate: every connection speaks TLS
+
+    @property
+    def datagram(self) -> bool:
+        """True for a ``udp:HOST:PORT`` bind (a datagram endpoint, not a listening socket)."""
+        return self.bind.startswith(UDP_PREFIX)
 
     @property
     def address(self) -> Union[tuple, str]:
@@ -186,7 +193,21 @@ def load_config_text(text: str, filename: str = "<default>") -> Config:
     cfg = _parse_config(filename, root)
     from .configbuild import check_buildable  # it imports the services: only when needed
     check_buildable(cfg)
+    lines = cfg.source.lines
+    check_transports(filename, cfg.listeners, lines, _is_datagram_service)
+    for i, lc in enumerate(cfg.listeners):
+        if lc.datagram and cfg.processes != 1:  # the master binds stream sockets only
+            raise ConfigError(filename, lines[f"listeners[{i}].bind"], f"listeners[{i}].bind",
+                              f"a datagram listener ({lc.bind}) needs processes: 1 "
+                              f"(processes is {cfg.processes})")
     return cfg
+
+
+def _is_datagram_service(service: str) -> bool:
+    """False when the service is a class without datagram_received (a function: unknown)."""
+    from .services import resolve  # imports the service: only when needed
+    target = resolve(service)
+    return not isinstance(target, type) or callable(getattr(target, "datagram_received", None))
 
 
 def default_config() -> Config:
@@ -212,14 +233,20 @@ def config_to_dict(cfg: Config) -> dict:
     return out
 
 
+# ListenerOptions' fields a YAML listener sets directly; its ssl* fields come from the ``tls:``
+# block instead (app.py builds the SSLContext: a context is not a YAML value).
+_IO_FIELDS = tuple(n for n in ListenerOptions.field_names() if not n.startswith("ssl"))
+
+
 def _listener_dict(lc: ListenerConfig) -> dict:
     out = {"name": lc.name, "bind": lc.bind, "service": lc.service, "options": lc.options}
-    for name in ListenerOptions.field_names():
+    for name in _IO_FIELDS:
         group, sub = _yaml_key(name)
         if sub is None:
             out[name] = getattr(lc.io, name)
         else:
             out.setdefault(group, {})[sub] = getattr(lc.io, name)
+    out["tls"] = None if lc.tls is None else dataclasses.asdict(lc.tls)
     return out
 
 
@@ -323,7 +350,7 @@ def _read_bind(fn: str, node: Node, path: str, *, nullable: bool = False,
     bind = read_str(fn, node, path, nullable=nullable)
     if bind is None:
         return None
-    if not unix and bind.startswith("unix:"):
+    if not unix and bind.startswith(("unix:", UDP_PREFIX)):
         raise ConfigError(fn, node.line, path, "must be host:port (a Unix socket is not allowed)")
     try:
         parse_bind(bind)
@@ -381,19 +408,22 @@ _LISTENER_READERS = {"name": _read_name, "bind": _read_bind, "service": _read_se
 def _parse_listener(fn: str, item: Node, path: str, lines: dict) -> ListenerConfig:
     """name/bind/service/options here; every other key is a ListenerOptions field, built by
     ListenerOptions itself (its TypeError/ValueError become the ConfigError of that key)."""
-    io_keys = {_yaml_key(name)[0] for name in ListenerOptions.field_names()}
+    io_keys = {_yaml_key(name)[0] for name in _IO_FIELDS}
     lines[path] = item.line
     values: dict = {}
     io: dict = {}
-    for key, entry in read_map(fn, item, path, [*_LISTENER_READERS, "options", *io_keys]).items():
+    for key, entry in read_map(fn, item, path,
+                               [*_LISTENER_READERS, "options", "tls", *io_keys]).items():
         key_path = _join(path, key)
         lines[key_path] = entry.node.line
         if key in _LISTENER_READERS:
             values[key] = _LISTENER_READERS[key](fn, entry.node, key_path)
+        elif key == "tls":
+            values[key] = parse_tls(fn, entry.node, key_path, lines)
         elif key == "options":
             values[key] = _read_options(fn, entry.node, key_path, lines)
         elif key in _GROUPS:
-            subkeys = {_yaml_key(n)[1]: n for n in ListenerOptions.field_names()
+            subkeys = {_yaml_key(n)[1]: n for n in _IO_FIELDS
                        if _yaml_key(n)[0] == key}
             for sub, sub_entry in read_map(fn, entry.node, key_path, subkeys).items():
                 lines[f"{key_path}.{sub}"] = sub_entry.node.line

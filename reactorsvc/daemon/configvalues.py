@@ -41,7 +41,13 @@ def service_target(service: str) -> str:
 
 
 def parse_bind(text: str) -> Union[tuple, str]:
-    """"host:port", "[v6]:port" → (host, port); "unix:/path" → path; else ValueError (why)."""
+    """"host:port", "[v6]:port" → (host, port); "unix:/path" → path; "udp:host:port" (a
+    datagram listener) → (host, port); else ValueError (why)."""
+    if text.startswith("udp:"):
+        parsed = parse_bind(text[len("udp:"):])
+        if isinstance(parsed, str):
+            raise ValueError("a udp: bind takes host:port, not a Unix socket path")
+        return parsed
     if text.startswith("unix:"):
         path = text[len("unix:"):]
         if not path:

@@ -24,6 +24,8 @@ _WORKER_METRICS = (
     ("wakeups", "reactorsvc_worker_wakeups_total", "counter", "Cross-thread wake-ups received."),
     ("iterations", "reactorsvc_worker_loop_iterations_total", "counter", "Event loop iterations."),
     ("errors", "reactorsvc_worker_errors_total", "counter", "Connections ended by an error."),
+    ("tls_handshake_failures", "reactorsvc_worker_tls_handshake_failures_total", "counter",
+     "TLS handshakes that failed or timed out."),
 )
 # Keys of Listener.counters(), the listener's own names for its numbers.
 _LISTENER_METRICS = (

@@ -1,5 +1,6 @@
-"""Buffered I/O on top of the reactor: Buffer, Connection (Transport), Listener (and the
-ListenerOptions it and its connections take), connect.
+"""Buffered I/O on top of the reactor: Buffer, Connection (Transport, with TLS), Listener (and
+the ListenerOptions it and its connections take), connect, DatagramTransport
+(open_datagram_endpoint).
 
 Protocol callbacks and Transport methods belong to the connection's loop thread; see
 connection.py for the thread contract and listener.py for back-pressure on accept.
@@ -9,6 +10,7 @@ from .buffer import (EOL_ANY, EOL_CRLF, EOL_CRLF_STRICT, EOL_LF, EOL_NUL, Buffer
                      EolStyle)
 from .client import connect
 from .connection import Connection
+from .datagram import DatagramTransport, open_datagram_endpoint
 from .listener import Listener, start_server
 from .options import ListenerOptions
 from .protocol import Protocol
@@ -17,6 +19,7 @@ from .timeouts import TimerHandle
 # The asyncio name for what a Connection is.
 Transport = Connection
 
-__all__ = ["Buffer", "BufferFull", "Connection", "EOL_ANY", "EOL_CRLF", "EOL_CRLF_STRICT",
-           "EOL_LF", "EOL_NUL", "EolStyle", "Listener", "ListenerOptions", "Protocol", "TimerHandle", "Transport",
-           "connect", "start_server"]
+__all__ = ["Buffer", "BufferFull", "Connection", "DatagramTransport", "EOL_ANY", "EOL_CRLF",
+           "EOL_CRLF_STRICT", "EOL_LF", "EOL_NUL", "EolStyle", "Listener", "ListenerOptions",
+           "Protocol", "TimerHandle", "Transport", "connect", "open_datagram_endpoint",
+           "start_server"]

@@ -30,13 +30,18 @@ def connect(base: EventBase, protocol_factory: Callable[[], Any], host: str | No
             port: int | None = None, *, timeout: float | None = None,
             path: str | os.PathLike | None = None, worker: Any = None,
             idle_timeout: float | None = None, read_timeout: float | None = None,
-            write_timeout: float | None = None) -> Connection:
+            write_timeout: float | None = None, ssl: Any = None,
+            server_hostname: str | None = None, ssl_handshake_timeout: float = 60.0,
+            ssl_shutdown_timeout: float = 30.0) -> Connection:
     """Connect to host:port (or the Unix socket ``path``) and drive ``protocol_factory()``.
 
     Returns the Connection at once; the same object is later passed to connection_made (in
     base's loop thread). Data written before that is queued and sent once connected; close()
     or abort() before that abandons the attempt (connection_lost(None)). ``timeout`` bounds
-    the whole connect; the other timeouts apply to the connection (see Connection). Callable
+    the whole connect; the other timeouts apply to the connection (see Connection).
+    ``ssl``: a client ssl.SSLContext, or True for ``ssl.create_default_context()``; the TLS
+    handshake (``server_hostname`` defaults to ``host``) then comes before connection_made, and
+    a failed or timed-out handshake ends in connection_lost(exc) like a failed connect. Callable
     from any thread; name resolution errors (socket.gaierror) and bad arguments raise here.
     """
     if not isinstance(base, EventBase):
@@ -56,8 +61,13 @@ def connect(base: EventBase, protocol_factory: Callable[[], Any], host: str | No
         check_host_port(host, port, passive=False)
         infos = resolve(host, port, passive=False)
         label = f"{host} port {port}"
+        if server_hostname is None and ssl not in (None, False):
+            server_hostname = host
     conn = Connection(base, protocol_factory(), worker=worker, idle_timeout=idle_timeout,
-                      read_timeout=read_timeout, write_timeout=write_timeout)
+                      read_timeout=read_timeout, write_timeout=write_timeout, ssl=ssl,
+                      server_side=False, server_hostname=server_hostname,
+                      ssl_handshake_timeout=ssl_handshake_timeout,
+                      ssl_shutdown_timeout=ssl_shutdown_timeout)
     conn._owned = True  # the caller holds the transport: it hears connection_lost, whatever happens
     connector = _Connector(base, conn, infos, timeout, label)
     conn._connector = connector

@@ -2,15 +2,18 @@
 (libevent's bufferevent).
 
 How data flows:
-- reading: a persistent EV_READ event; each wake-up does one ``recv_into`` into the thread's
+- reading (reading.py): a persistent EV_READ event; each wake-up does one ``recv_into`` into the thread's
   reused 64 KiB scratch area (shared with Buffer.read_from) and hands a ``bytes`` copy of what
-  arrived to ``protocol.data_received``. No per-read allocation beyond that copy.
+  arrived to ``protocol.data_received`` (a BufferedProtocol: ``recv_into`` its own buffer, then
+  ``buffer_updated``). No per-read allocation beyond that copy.
 - writing (writing.py): ``write()`` calls ``send()`` at once while nothing is queued; what the
   kernel does not take goes to a Buffer, and a persistent EV_WRITE event — added only while data
   is queued — flushes it with ``sendmsg`` (scatter-gather). Flow control as asyncio's selector
   transports: ``pause_writing()`` from inside the write() that takes the buffer over the high
   watermark (default 64 KiB), ``resume_writing()`` once a flush brings it down to the low one.
 - timers (timeouts.py): read/write/idle timeouts share one lazily re-armed timer; call_later.
+- TLS (tls.py): with ``ssl=`` a TLSLayer sits between the socket and the protocol (MemoryBIO);
+  the handshake runs first, connection_made after it.
 - the end: ECONNRESET, EPIPE, ETIMEDOUT, our timeouts and protocol callbacks that raise all go
   through ``_fatal_error`` → ``_force_close``; ``close()`` (after the flush) and ``abort()`` join
   the same path, which schedules ``connection_lost(exc)`` exactly once, from the loop, after
@@ -35,21 +38,22 @@ from ..base.flags import EV_PERSIST, EV_READ, EV_WRITE
 from . import buffer as _buffer
 from .buffer import SCRATCH_SIZE, Buffer
 from .options import ListenerOptions
+from .protocol import ProtocolCalls
+from .reading import ReadingMixin
+from .tls import TLSLayer, check_tls_options
 from .timeouts import TimeoutsMixin
 from .writing import DEFAULT_HIGH, WritingMixin
 
 __all__ = ["Connection"]
 
 _log = structlog.get_logger("reactorsvc.io")
-_PROTOCOL_METHODS = ("connection_made", "data_received", "eof_received", "connection_lost",
-                     "pause_writing", "resume_writing")
 _INET = (socket.AF_INET, socket.AF_INET6)
 # What Event.add() raises for a socket the backend cannot watch: the kernel's OSError, or
 # ValueError from select for an fd >= FD_SETSIZE. Either ends the connection, not the loop.
 WATCH_ERRORS = (OSError, ValueError)
 
 
-def _thread_scratch() -> memoryview:
+def thread_scratch() -> memoryview:
     """This thread's read area: Buffer's per-thread scratch, so a thread holds one 64 KiB area."""
     tls = _buffer._tls
     try:
@@ -81,11 +85,9 @@ def call_drain_hook(protocol: Any, on_error: Callable[[Exception, str], Any]) ->
 
 
 def check_protocol(protocol: object) -> None:
-    """TypeError naming the first Protocol method ``protocol`` lacks."""
-    for name in _PROTOCOL_METHODS:
-        if not callable(getattr(protocol, name, None)):
-            raise TypeError(f"protocol {type(protocol).__name__} has no callable {name}(): "
-                            "subclass reactorsvc.Protocol or asyncio.Protocol")
+    """TypeError naming a required Protocol method that ``protocol`` (an object or a class)
+    lacks, or an optional one that is not callable: ProtocolCalls' (asyncio's) rules."""
+    ProtocolCalls(protocol)
 
 
 def check_stream_socket(sock: object) -> socket.socket:
@@ -98,7 +100,7 @@ def check_stream_socket(sock: object) -> socket.socket:
     return sock
 
 
-class Connection(WritingMixin, TimeoutsMixin):
+class Connection(ReadingMixin, WritingMixin, TimeoutsMixin):
     """An asyncio-compatible Transport over one stream socket (see the module docstring).
 
     Make one with ``Connection.start`` (an accepted or connected socket) or ``connect()``.
@@ -106,28 +108,31 @@ class Connection(WritingMixin, TimeoutsMixin):
     never blocks; only ``start`` may be called from any thread.
     """
 
-    __slots__ = ("_base", "_sock", "_protocol", "_data_received", "_recv_into", "_send",
+    __slots__ = ("_base", "_sock", "_protocol", "_calls", "_data_received", "_recv_into", "_send",
                  "_scratch", "_wbuf", "_read_ev", "_write_ev", "_direct", "_owned", "_started",
                  "_paused", "_read_eof", "_eof", "_closing", "_lost", "_sock_closed",
                  "_protocol_paused", "_high", "_low", "_worker", "_extra", "_on_close",
-                 "_connector", "bytes_in", "bytes_out",
+                 "_connector", "_tls", "bytes_in", "bytes_out",
                  "_idle_timeout", "_read_timeout", "_write_timeout", "_timed", "_timer",
                  "_last_read", "_last_write", "_write_progress", "_handles", "__weakref__")
 
     def __init__(self, base: EventBase, protocol: Any, *, worker: Any = None,
                  idle_timeout: float | None = None, read_timeout: float | None = None,
                  write_timeout: float | None = None,
-                 on_close: Callable[[Connection], Any] | None = None) -> None:
+                 on_close: Callable[[Connection], Any] | None = None, ssl: Any = None,
+                 server_side: bool = True, server_hostname: str | None = None,
+                 ssl_handshake_timeout: float = 60.0, ssl_shutdown_timeout: float = 30.0) -> None:
         """A Connection without a socket yet; use ``start()`` or ``connect()`` instead."""
         if not isinstance(base, EventBase):
             raise TypeError(f"base must be an EventBase, not {type(base).__name__}")
-        check_protocol(protocol)
+        calls = ProtocolCalls(protocol)
         if on_close is not None and not callable(on_close):
             raise TypeError(f"on_close must be callable or None, not {type(on_close).__name__}")
         self._base = base
         self._sock: socket.socket | None = None
         self._protocol = protocol
-        self._data_received = protocol.data_received
+        self._calls = calls
+        self._data_received = calls.data_received
         self._wbuf = Buffer()
         self._read_ev: Event | None = None
         self._write_ev: Event | None = None
@@ -145,6 +150,16 @@ class Connection(WritingMixin, TimeoutsMixin):
         self._connector: Any = None
         self.bytes_in = self.bytes_out = 0
         self._init_timeouts(idle_timeout, read_timeout, write_timeout)
+        context, hostname, handshake, shutdown = check_tls_options(
+            ssl, server_side=server_side, server_hostname=server_hostname,
+            handshake_timeout=ssl_handshake_timeout, shutdown_timeout=ssl_shutdown_timeout)
+        self._tls: TLSLayer | None = None
+        if context is not None:
+            self._tls = TLSLayer(self, context, server_side=server_side,
+                                 server_hostname=hostname, handshake_timeout=handshake,
+                                 shutdown_timeout=shutdown)
+            self._data_received = self._tls.feed  # the socket's bytes are ciphertext
+            self._extra.update(self._tls.extra())
 
     @classmethod
     def start(cls, base: EventBase, sock: socket.socket, protocol: Any, *, worker: Any = None,
@@ -157,7 +172,8 @@ class Connection(WritingMixin, TimeoutsMixin):
         The Connection owns ``sock`` from now on. ``protocol.connection_made`` runs in base's
         loop thread on its next pass, then reading starts. ``worker`` is what
         ``get_extra_info("worker")`` returns; ``on_close(connection)`` runs after
-        ``connection_lost``. Timeouts are in seconds (None: none). Thread-safe (the workers
+        ``connection_lost``. Timeouts are in seconds (None: none). ``ssl``: a server-side
+        SSLContext — the handshake runs first (tls.py), connection_made after it. Thread-safe (the workers
         layer calls it for another thread's base); on error nothing is registered and the
         socket stays the caller's. ``options`` (a listener's ListenerOptions) gives the
         timeouts and write-buffer watermarks instead of the three timeout arguments.
@@ -167,7 +183,8 @@ class Connection(WritingMixin, TimeoutsMixin):
             conn = cls(base, protocol, worker=worker, idle_timeout=idle_timeout,
                        read_timeout=read_timeout, write_timeout=write_timeout, on_close=on_close)
         else:
-            conn = cls(base, protocol, worker=worker, on_close=on_close, **options.timeouts)
+            conn = cls(base, protocol, worker=worker, on_close=on_close, **options.timeouts,
+                       **options.tls)
             conn._high, conn._low = options.write_buffer_high, options.write_buffer_low
         conn._attach(sock)
         base.call_soon_threadsafe(conn._begin)
@@ -182,101 +199,47 @@ class Connection(WritingMixin, TimeoutsMixin):
             except OSError:
                 pass
         fd = sock.fileno()
-        self._read_ev = Event(self._base, fd, EV_READ | EV_PERSIST, self._on_readable)
+        self._read_ev = Event(self._base, fd, EV_READ | EV_PERSIST, self._reader())
         self._write_ev = Event(self._base, fd, EV_WRITE | EV_PERSIST, self._on_writable)
         self._sock = sock
         self._recv_into = sock.recv_into
         self._send = sock.send
-        self._extra = {"socket": sock, "sockname": _address(sock.getsockname),
-                       "peername": _address(sock.getpeername)}
+        self._extra.update(socket=sock, sockname=_address(sock.getsockname),
+                           peername=_address(sock.getpeername))
         if len(self._wbuf):  # written to while connect() was in progress
             self._last_read = self._last_write = self._write_progress = monotonic()
             self._add_writer()
         elif self._eof:
             self._shutdown_write()
         else:
-            self._direct = True
+            self._direct = self._tls is None  # TLS writes go through the TLS layer
 
     def _begin(self) -> None:
-        """In the loop thread: connection_made, then reading and timeouts start."""
+        """In the loop thread: the TLS handshake if any, connection_made, reading, timeouts."""
         if self._lost:
             return  # aborted before it began
-        self._scratch = _thread_scratch()
+        self._scratch = thread_scratch()
+        if self._tls is not None:
+            self._tls.begin()  # calls _begin_protocol once the handshake is done
+        else:
+            self._begin_protocol()
+
+    def _begin_protocol(self) -> None:
         self._owned = self._started = True
         try:
-            self._protocol.connection_made(self)
+            self._calls.connection_made(self)
         except BaseException as exc:  # SystemExit too: it ends this connection, not the worker
             self._protocol_error(exc, "protocol.connection_made() failed")
             return
-        if not self._closing and not self._paused:
+        if self._closing or self._paused:
+            self._read_ev.delete()  # TLS: reading ran for the handshake
+        else:
             try:
                 self._read_ev.add()
             except WATCH_ERRORS as exc:
                 self._fatal_error(exc, "cannot watch the socket")
                 return
         self._start_timeouts()
-
-    # ------------------------------------------------------------------ reading (hot path)
-
-    def _on_readable(self, fd: int, what: int, arg: Any) -> None:
-        try:
-            n = self._recv_into(self._scratch)  # the whole 64 KiB scratch area
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            self._fatal_error(exc, "read failed")
-            return
-        if n:
-            self.bytes_in += n
-            if self._timed:
-                self._last_read = monotonic()
-            try:
-                self._data_received(self._scratch[:n].tobytes())
-            except BaseException as exc:  # SystemExit too: it ends this connection, not the worker
-                self._protocol_error(exc, "protocol.data_received() failed")
-        else:
-            self._on_eof()
-
-    def _on_eof(self) -> None:
-        self._read_eof = True
-        self._read_ev.delete()
-        try:
-            keep_open = self._protocol.eof_received()
-        except BaseException as exc:  # SystemExit too: it ends this connection, not the worker
-            self._protocol_error(exc, "protocol.eof_received() failed")
-            return
-        if not keep_open:
-            self.close()
-
-    def _reading_enabled(self) -> bool:
-        return self._started and not (self._paused or self._read_eof or self._closing)
-
-    def pause_reading(self) -> None:
-        """Stop calling data_received until resume_reading(). No-op if paused or closing."""
-        if self._closing or self._paused:
-            return
-        self._paused = True
-        if self._started and not self._read_eof:
-            self._read_ev.delete()
-
-    def resume_reading(self) -> None:
-        """Undo pause_reading() (a read timeout counts from now). No-op if not paused."""
-        if self._closing or not self._paused:
-            return
-        self._paused = False
-        if self._started and not self._read_eof:
-            try:
-                self._read_ev.add()
-            except WATCH_ERRORS as exc:
-                self._fatal_error(exc, "cannot watch the socket")
-                return
-            if self._read_timeout is not None:
-                self._last_read = monotonic()
-                self._arm_timer()
-
-    def is_reading(self) -> bool:
-        """True unless reading is paused or the transport is closing."""
-        return not self._paused and not self._closing
 
     # ------------------------------------------------------------------ closing
 
@@ -293,7 +256,7 @@ class Connection(WritingMixin, TimeoutsMixin):
         if self._lost or not self._started:
             return
         if self._reading_enabled():
-            self._on_readable(-1, 0, None)
+            self._reader()(-1, 0, None)  # into our scratch area, or the protocol's buffer
             if self._lost:
                 return
         call_drain_hook(self._protocol, self._protocol_error)
@@ -306,6 +269,9 @@ class Connection(WritingMixin, TimeoutsMixin):
             return
         if self._sock is None:
             self._force_close(None)
+            return
+        if self._tls is not None and not self._tls.shutdown():
+            self._force_close(None)  # no TLS session yet: nothing to say goodbye to
             return
         self._closing = True
         self._direct = False
@@ -363,17 +329,20 @@ class Connection(WritingMixin, TimeoutsMixin):
     def _call_connection_lost(self, exc: BaseException | None) -> None:
         try:
             if self._owned:
-                self._protocol.connection_lost(exc)
+                self._calls.connection_lost(exc)
         except BaseException as error:  # SystemExit too: reported, the worker goes on
             self._report_protocol_error(error, "protocol.connection_lost() failed")
         finally:
+            if self._tls is not None:
+                self._tls.release()
             self._sock_closed = True
             if self._sock is not None:
                 self._sock.close()
             self._cancel_timers()
             # Break the connection <-> protocol <-> event cycles at once (as asyncio does).
             self._read_ev = self._write_ev = self._timer = None
-            self._protocol = self._data_received = self._recv_into = self._send = None
+            self._protocol = self._calls = self._data_received = self._recv_into = None
+            self._send = None
             on_close, self._on_close = self._on_close, None
             if on_close is not None:
                 try:
@@ -385,7 +354,9 @@ class Connection(WritingMixin, TimeoutsMixin):
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         """"peername", "sockname", "socket" (None while connect() is in progress), "worker"
-        (what the creator passed; None for start_server) and "call_later" (call_later)."""
+        (what the creator passed; None for start_server) and "call_later" (call_later);
+        over TLS also "sslcontext", "ssl_object", and after the handshake "peercert",
+        "cipher", "compression"."""
         if name == "worker":
             return self._worker
         if name == "call_later":
@@ -396,11 +367,28 @@ class Connection(WritingMixin, TimeoutsMixin):
         return self._protocol
 
     def set_protocol(self, protocol: Any) -> None:
-        """Switch protocols (asyncio's set_protocol); the new one gets the next callbacks."""
-        check_protocol(protocol)
-        self._protocol = protocol
-        if not self._lost:
-            self._data_received = protocol.data_received
+        """Switch protocols (asyncio's set_protocol); the new one gets the next callbacks
+        (a BufferedProtocol may replace a plain one and the other way round)."""
+        calls = ProtocolCalls(protocol)
+        if self._lost:
+            return
+        was_buffered = self._calls.buffered
+        self._protocol, self._calls = protocol, calls
+        if self._tls is not None:
+            return  # the TLS layer reads the new protocol's callbacks on each delivery
+        self._data_received = calls.data_received
+        old = self._read_ev
+        if old is not None and calls.buffered != was_buffered:
+            reading = old.pending(EV_READ)
+            old.delete()
+            self._read_ev = Event(self._base, old.fd, EV_READ | EV_PERSIST, self._reader())
+            if reading:
+                self._read_ev.add()
+
+    @property
+    def handshake_failed(self) -> bool:
+        """True when this is a TLS connection whose handshake failed or timed out."""
+        return self._tls is not None and self._tls.failed
 
     def __repr__(self) -> str:
         state = ("lost" if self._lost else "closing" if self._closing

@@ -117,6 +117,9 @@ class Listener:
         self._paused = paused
         self._open = 0
         self._accepts = self._rejected = self._accept_pauses = self._emfile = self._errors = 0
+        # start_server with ssl: handshakes that failed or timed out (its loop thread writes;
+        # under Server the workers count them instead: stats()["workers"][i]).
+        self.tls_handshake_failures = 0
         self._update_interest()
 
     def __enter__(self) -> Listener:
@@ -290,18 +293,25 @@ def start_server(base: EventBase, protocol_factory: Callable[[], Any], host: str
                  port: int = 0, *, backlog: int = 1024, reuse_port: bool = False,
                  max_connections: int | None = None, idle_timeout: float | None = None,
                  path: str | os.PathLike | None = None,
-                 sock: socket.socket | None = None) -> Listener:
+                 sock: socket.socket | None = None, ssl: Any = None,
+                 ssl_handshake_timeout: float = 60.0,
+                 ssl_shutdown_timeout: float = 30.0) -> Listener:
     """Listen on host:port (or the Unix socket ``path``, or the bound ``sock``) and serve every
     connection with ``protocol_factory()`` on ``base``, in its loop thread.
 
     ``idle_timeout`` (seconds) closes a connection with nothing sent nor received for that long
-    (connection_lost(TimeoutError)). Returns the Listener (``addresses``, ``close()``,
-    ``counters()``); closing it leaves the connections open. Any thread may call this.
+    (connection_lost(TimeoutError)). ``ssl``: a server-side ssl.SSLContext — each
+    connection's handshake runs first (bounded by ``ssl_handshake_timeout``), connection_made
+    after it; failed handshakes close without a protocol call and are counted in
+    ``listener.tls_handshake_failures``. Returns the Listener (``addresses``,
+    ``close()``, ``counters()``); closing it leaves the connections open. Any thread may call this.
     """
     if not callable(protocol_factory):
         raise TypeError(f"protocol_factory must be callable, not {type(protocol_factory).__name__}")
     options = ListenerOptions(backlog=backlog, reuse_port=reuse_port,
-                              max_connections=max_connections, idle_timeout=idle_timeout)
+                              max_connections=max_connections, idle_timeout=idle_timeout,
+                              ssl=ssl, ssl_handshake_timeout=ssl_handshake_timeout,
+                              ssl_shutdown_timeout=ssl_shutdown_timeout)
     if path is not None and sock is not None:
         raise ValueError("give path or sock, not both")
     if sock is not None and not isinstance(sock, socket.socket):
@@ -309,11 +319,12 @@ def start_server(base: EventBase, protocol_factory: Callable[[], Any], host: str
     if path is not None and not isinstance(path, (str, bytes, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, not {type(path).__name__}")
     where = sock if sock is not None else path if path is not None else (host, port)
-
     def on_accept(conn_sock: socket.socket, addr: Any) -> None:
         Connection.start(base, conn_sock, protocol_factory(), options=options, on_close=on_close)
 
     def on_close(conn: Connection) -> None:
+        if conn.handshake_failed:
+            listener.tls_handshake_failures += 1
         listener.release()
 
     # Paused until `listener` is bound, so on_close can never run before it exists.

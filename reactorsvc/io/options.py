@@ -22,6 +22,7 @@ from typing import Any
 
 from .._checks import (BadArgumentValue, check_bool, check_int, check_optional_int,
                        check_timeout)
+from .tls import check_tls_options
 from .writing import DEFAULT_HIGH
 
 __all__ = ["ListenerOptions", "MAX_BACKLOG"]
@@ -45,6 +46,9 @@ class ListenerOptions:
     write_timeout: float | None = None
     write_buffer_high: int | None = None
     write_buffer_low: int | None = None
+    ssl: Any = None                 # a server-side ssl.SSLContext: TLS on every connection
+    ssl_handshake_timeout: float = 60.0
+    ssl_shutdown_timeout: float = 30.0
 
     def __post_init__(self) -> None:
         check_int(self.backlog, "backlog", 0, MAX_BACKLOG)
@@ -61,6 +65,11 @@ class ListenerOptions:
         if low > high:
             raise BadArgumentValue("write_buffer_low", f"write_buffer_low {low} is above "
                                                        f"write_buffer_high {high}")
+        ssl, _, handshake, shutdown = check_tls_options(
+            self.ssl, server_side=True, handshake_timeout=self.ssl_handshake_timeout,
+            shutdown_timeout=self.ssl_shutdown_timeout)
+        object.__setattr__(self, "ssl_handshake_timeout", handshake)
+        object.__setattr__(self, "ssl_shutdown_timeout", shutdown)
         object.__setattr__(self, "write_buffer_high", high)
         object.__setattr__(self, "write_buffer_low", low)
 
@@ -73,6 +82,12 @@ class ListenerOptions:
         """idle/read/write timeouts as Connection's keyword arguments."""
         return {"idle_timeout": self.idle_timeout, "read_timeout": self.read_timeout,
                 "write_timeout": self.write_timeout}
+
+    @property
+    def tls(self) -> dict[str, Any]:
+        """ssl and its timeouts as Connection's keyword arguments."""
+        return {"ssl": self.ssl, "ssl_handshake_timeout": self.ssl_handshake_timeout,
+                "ssl_shutdown_timeout": self.ssl_shutdown_timeout}
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:

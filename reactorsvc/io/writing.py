@@ -21,11 +21,25 @@ from typing import Any, Iterable
 
 from .._checks import check_optional_int
 
-__all__ = ["WritingMixin", "DEFAULT_HIGH"]
+__all__ = ["WritingMixin", "DEFAULT_HIGH", "write_limits"]
 
 # With a default SIGPIPE disposition (embedders), a send to a closed peer would kill the process.
 _SEND_FLAGS = getattr(socket, "MSG_NOSIGNAL", 0)
 DEFAULT_HIGH = 64 * 1024  # asyncio's default high watermark; low defaults to a quarter of it
+
+
+def write_limits(high: int | None, low: int | None) -> tuple[int, int]:
+    """(high, low) watermarks by asyncio's rules: high defaults to 64 KiB, or 4 * low when only
+    low is given; low defaults to high // 4. TypeError/ValueError unless high >= low >= 0."""
+    check_optional_int(high, "high")
+    check_optional_int(low, "low")
+    if high is None:
+        high = DEFAULT_HIGH if low is None else 4 * low
+    if low is None:
+        low = high // 4
+    if not high >= low >= 0:
+        raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
+    return high, low
 
 
 class WritingMixin:
@@ -40,21 +54,25 @@ class WritingMixin:
         RuntimeError after write_eof(); ignored once the connection is lost.
         """
         if self._direct and type(data) is bytes:
-            try:
-                n = self._send(data, _SEND_FLAGS)
-            except (BlockingIOError, InterruptedError):
-                n = 0
-            except OSError as exc:
-                self._fatal_error(exc, "write failed")
-                return
-            self.bytes_out += n
-            if n == len(data):
-                if self._timed and n:
-                    self._last_write = monotonic()
-                return
-            self._queue(data, n)
+            self._send_now(data)
         else:
             self._write_slow(data)
+
+    def _send_now(self, data: bytes) -> None:
+        """Nothing is queued: send() at once, queue what the kernel does not take."""
+        try:
+            n = self._send(data, _SEND_FLAGS)
+        except (BlockingIOError, InterruptedError):
+            n = 0
+        except OSError as exc:
+            self._fatal_error(exc, "write failed")
+            return
+        self.bytes_out += n
+        if n == len(data):
+            if self._timed and n:
+                self._last_write = monotonic()
+            return
+        self._queue(data, n)
 
     def _write_slow(self, data: Any) -> None:
         if type(data) is not bytes:
@@ -66,7 +84,9 @@ class WritingMixin:
             raise RuntimeError("write() after write_eof()")
         if self._lost or not data:
             return
-        if self._direct:
+        if self._tls is not None:
+            self._tls.write(data)
+        elif self._direct:
             self.write(data)
         else:
             self._wbuf.append(data)
@@ -114,6 +134,9 @@ class WritingMixin:
             raise RuntimeError("writelines() after write_eof()")
         if self._lost:
             return
+        if self._tls is not None:
+            self._tls.write(b"".join(items))
+            return
         wbuf = self._wbuf
         wbuf.extend(items)
         if not self._direct:
@@ -141,10 +164,10 @@ class WritingMixin:
             self.bytes_out += n
             if self._timed:
                 self._last_write = self._write_progress = monotonic()
-        if self._protocol_paused and len(wbuf) <= self._low:
+        if self._protocol_paused and self.get_write_buffer_size() <= self._low:
             self._protocol_paused = False
             try:
-                self._protocol.resume_writing()  # may write more, or close
+                self._calls.resume_writing()  # may write more, or close
             except BaseException as exc:  # reported, and the connection goes on (asyncio)
                 self._report_protocol_error(exc, "protocol.resume_writing() failed")
         if len(wbuf) or self._lost:
@@ -155,29 +178,20 @@ class WritingMixin:
         elif self._eof:
             self._shutdown_write()
         else:
-            self._direct = True
+            self._direct = self._tls is None
 
     def _maybe_pause_protocol(self) -> None:
-        if self._protocol_paused or len(self._wbuf) <= self._high:
+        if self._protocol_paused or self.get_write_buffer_size() <= self._high:
             return
         self._protocol_paused = True
         try:
-            self._protocol.pause_writing()
+            self._calls.pause_writing()
         except BaseException as exc:  # reported, and the connection goes on (asyncio)
             self._report_protocol_error(exc, "protocol.pause_writing() failed")
 
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        """Set the watermarks (asyncio's rules: high defaults to 64 KiB, or 4 * low when only
-        low is given; low defaults to high // 4). ValueError unless high >= low >= 0."""
-        check_optional_int(high, "high")
-        check_optional_int(low, "low")
-        if high is None:
-            high = DEFAULT_HIGH if low is None else 4 * low
-        if low is None:
-            low = high // 4
-        if not high >= low >= 0:
-            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
-        self._high, self._low = high, low
+        """Set the watermarks (``write_limits``' rules, asyncio's)."""
+        self._high, self._low = write_limits(high, low)
         self._maybe_pause_protocol()
 
     def get_write_buffer_limits(self) -> tuple[int, int]:
@@ -185,22 +199,38 @@ class WritingMixin:
         return self._low, self._high
 
     def get_write_buffer_size(self) -> int:
-        """Bytes queued, not yet taken by the kernel."""
-        return len(self._wbuf)
+        """Bytes queued, not yet taken by the kernel (over TLS: ciphertext queued plus
+        plaintext waiting for the handshake)."""
+        tls = self._tls
+        return len(self._wbuf) if tls is None else len(self._wbuf) + tls.pending
 
     def can_write_eof(self) -> bool:
-        """True: stream sockets can half-close."""
-        return True
+        """True: stream sockets can half-close; False over TLS."""
+        return self._tls is None
 
     def write_eof(self) -> None:
         """Shut down the write side (SHUT_WR) once the queued data is flushed; reading goes
-        on. Later write() calls raise RuntimeError. No-op when closing or repeated."""
+        on. Later write() calls raise RuntimeError. No-op when closing or repeated.
+        NotImplementedError over TLS (as asyncio: TLS cannot half-close)."""
+        if self._tls is not None:
+            raise NotImplementedError("TLS does not support half-closes (write_eof)")
         if self._closing or self._eof:
             return
         self._eof = True
         if self._direct:
             self._direct = False
             self._shutdown_write()
+
+    def _send_raw(self, data: bytes) -> None:
+        """TLS ciphertext to the socket: sent at once while nothing is queued, else queued
+        behind what is (the EV_WRITE flush is then already pending)."""
+        if self._lost:
+            return
+        if len(self._wbuf):
+            self._wbuf.append(data)
+            self._maybe_pause_protocol()
+        else:
+            self._send_now(data)
 
     def _shutdown_write(self) -> None:
         try:

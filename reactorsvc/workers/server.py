@@ -60,6 +60,8 @@ class Server:
     `protocol_factory()` is called in a worker thread for each connection. `sockets`: already
     bound sockets (inherited fds, systemd's LISTEN_FDS) to listen on instead of host/port.
     `event_config`: a callable returning the EventConfig of each new base (backend choice).
+    `ssl`: a server-side ssl.SSLContext; each connection's TLS handshake then runs in its
+    worker's thread before connection_made (failures: stats()'s tls_handshake_failures).
     start(), stop(), stats(), add_listener() and remove_listener() are thread-safe.
     """
 
@@ -68,7 +70,7 @@ class Server:
                  backlog: int = 1024, max_connections: int | None = None,
                  idle_timeout: float | None = None, sockets: Iterable[socket.socket] | None = None,
                  reuse_port: bool = False, event_config: Callable[[], EventConfig | None] | None = None,
-                 ) -> None:
+                 ssl: Any = None) -> None:
         nworkers = check_int(workers if workers is not None else (os.cpu_count() or 1), "workers", 1)
         make_policy(dispatch)  # ValueError naming the known policies
         if event_config is not None and not callable(event_config):
@@ -78,6 +80,8 @@ class Server:
         self._make_config = event_config or (lambda: None)
         self._pending: list[ListenerSpec] = []
         self._admin: list[tuple] = []
+        self._datagram_specs: list[tuple] = []   # (name, factory, (host, port)) until start()
+        self.datagram_endpoints: dict[str, list] = {}   # name -> one transport per worker
         self._sup: Supervisor | None = None
         self._thread: threading.Thread | None = None
         self._state = "new"          # new → running → draining → stopped
@@ -99,7 +103,8 @@ class Server:
         if sockets is not None:
             sockets = _check_sockets(sockets)
         options = ListenerOptions(backlog=backlog, reuse_port=reuse_port,
-                                  max_connections=max_connections, idle_timeout=idle_timeout)
+                                  max_connections=max_connections, idle_timeout=idle_timeout,
+                                  ssl=ssl)
         if protocol_factory is not None:
             where = sockets if sockets is not None else (host, port)
             self.add_listener("default", protocol_factory, where=where, options=options)
@@ -163,6 +168,35 @@ class Server:
         for w in list(self._sup.workers):
             w.call(w.drain_connections, listener)
 
+    def add_datagram_endpoint(self, name: str, protocol_factory: Callable[[], Any], *,
+                              where: tuple) -> None:
+        """Serve datagrams on `where` ((host, port)) with `protocol_factory()` (an
+        asyncio.DatagramProtocol), bound by start(): one endpoint per worker, sharing the port
+        with SO_REUSEPORT (the kernel spreads peers across them), each served in its worker's
+        thread. Before start() only; bind errors raise from start()."""
+        if not callable(protocol_factory):
+            raise TypeError(f"protocol_factory must be callable, not {type(protocol_factory).__name__}")
+        if self._sup is not None:
+            raise ReactorError("add_datagram_endpoint() after start()")
+        if any(n == name for n, _, _ in self._datagram_specs):
+            raise ValueError(f"datagram endpoint {name!r} already exists")
+        self._datagram_specs.append((name, protocol_factory, where))
+
+    def _open_datagram_endpoints(self, sup: Supervisor) -> None:
+        from ..io.datagram import open_datagram_endpoint
+        many = len(sup.workers) > 1 and hasattr(socket, "SO_REUSEPORT")
+        for name, factory, (host, port) in self._datagram_specs:
+            endpoints = self.datagram_endpoints.setdefault(name, [])
+            for w in sup.workers if many else sup.workers[:1]:
+                endpoints.append(open_datagram_endpoint(w.base, factory, local_addr=(host, port),
+                                                        reuse_port=many))
+                port = endpoints[0].get_extra_info("sockname")[1]  # port 0: all on the first's
+
+    @property
+    def datagram_addresses(self) -> list[tuple]:
+        """Bound (host, port) of each datagram endpoint (one per name) after start()."""
+        return [eps[0].get_extra_info("sockname")[:2] for eps in self.datagram_endpoints.values()]
+
     def add_admin(self, host: str, port: int, protocol_factory: Callable[[], Any]) -> None:
         """Serve `protocol_factory` on the supervisor's own loop (the daemon's admin endpoint)."""
         self._admin.append((host, port, protocol_factory))
@@ -225,6 +259,7 @@ class Server:
             try:
                 for spec in self._pending:
                     sup.add_listener(spec)
+                self._open_datagram_endpoints(sup)
                 from ..io.listener import start_server
                 for host, port, factory in self._admin:
                     self._admin_listeners.append(
@@ -246,6 +281,10 @@ class Server:
             self._thread.start()
 
     def _discard(self, sup: Supervisor) -> None:
+        for endpoints in self.datagram_endpoints.values():
+            for t in endpoints:  # no loop ran yet: close the sockets themselves
+                t.get_extra_info("socket").close()
+        self.datagram_endpoints.clear()
         for lst in self._admin_listeners:
             lst.close()
         self._admin_listeners.clear()
@@ -384,6 +423,9 @@ class Server:
             _log.info("draining", connections=self._load(), grace=grace)
             if not self._wait_drained(grace) or self._load():
                 _log.info("closing_connections", connections=self._load())
+            for endpoints in self.datagram_endpoints.values():
+                for t in endpoints:  # each in its own worker's thread
+                    t.base.call_soon_threadsafe(t.close)
             for w in list(sup.workers):
                 w.call(w.close_connections)
             self._wait_drained(5.0)

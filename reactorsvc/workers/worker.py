@@ -50,6 +50,7 @@ class Worker:
         self.received = 0          # this worker's thread only, like the counters below
         self.connections_total = 0
         self.errors = 0
+        self.tls_handshake_failures = 0   # this worker's thread only
         self._bytes_in_closed = self._bytes_out_closed = 0   # under _lock
         self._on_death = on_death
         self._on_close = on_close
@@ -157,6 +158,8 @@ class Worker:
             self.base.call_soon(conn.drain)  # after connection_made (queued by start())
 
     def _closed(self, conn: Connection) -> None:
+        if conn.handshake_failed:
+            self.tls_handshake_failures += 1
         with self._lock:
             handoff = self.connections.pop(conn, None)
             self._bytes_in_closed += conn.bytes_in
@@ -219,6 +222,7 @@ class Worker:
         over, so stats() never go backwards (the dead thread has ended: nothing writes them)."""
         self.connections_total += dead.connections_total
         self.errors += dead.errors
+        self.tls_handshake_failures += dead.tls_handshake_failures
         self._bytes_in_closed += dead._bytes_in_closed + sum(c.bytes_in for c in dead.connections)
         self._bytes_out_closed += dead._bytes_out_closed + sum(c.bytes_out for c in dead.connections)
 
@@ -239,5 +243,6 @@ class Worker:
             "iterations": counters["iterations"],
             "handoffs_in_flight": self.handed - self.received,
             "errors": self.errors,
+            "tls_handshake_failures": self.tls_handshake_failures,
             "alive": not self.dead and self.thread.is_alive(),
         }

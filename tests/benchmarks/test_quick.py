@@ -30,6 +30,16 @@ def test_benchmark_quick_run(script, expect):
     assert expect in proc.stdout
 
 
+@pytest.mark.timeout(90)
+def test_tls_udp_quick_run():
+    """benchmarks/tls_udp.py's servers and clients, TLS ping-pong and UDP echo (needs openssl)."""
+    proc = subprocess.run([sys.executable, str(BENCH / "tls_udp.py"), "--quick", "--secs", "0.2",
+                           "--only", "tls-pp64", "udp64"], capture_output=True, text=True,
+                          timeout=80)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "tls-pp64" in proc.stdout and "udp64" in proc.stdout and "asyncio" in proc.stdout
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("case", ["chain", "chain-nolock", "floor", "active-nolock", "timers"])
 def test_icount_cases_run_without_valgrind(case):

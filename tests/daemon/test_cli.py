@@ -186,7 +186,7 @@ def test_check_prints_the_effective_config(tmp_path, source):
     for lc in printed["listeners"]:
         assert set(lc) == {"name", "bind", "service", "options", "backlog", "reuse_port",
                            "max_connections", "idle_timeout", "read_timeout", "write_timeout",
-                           "write_buffer"}
+                           "write_buffer", "tls"}
     # The printed config is itself a valid config that prints the same.
     again = tmp_path / "effective.yaml"
     again.write_text(result.stdout)

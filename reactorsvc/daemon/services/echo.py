@@ -1,4 +1,5 @@
-"""echo: every byte received is written back, in order.
+"""echo: every byte received is written back, in order; on a datagram endpoint
+(``bind: "udp:HOST:PORT"``) every datagram is sent back to its sender.
 
 Flow control keeps memory bounded: when the transport's write buffer crosses
 its high-water mark (``pause_writing``) the protocol stops reading
@@ -30,6 +31,12 @@ class EchoProtocol(asyncio.Protocol):
         assert self._transport is not None
         self.bytes_echoed += len(data)
         self._transport.write(data)
+
+    def datagram_received(self, data: bytes, addr: object) -> None:
+        """As an asyncio.DatagramProtocol: answer each datagram with itself."""
+        assert self._transport is not None
+        self.bytes_echoed += len(data)
+        self._transport.sendto(data, addr)
 
     def eof_received(self) -> bool:
         return False  # close after the echoed data is flushed
