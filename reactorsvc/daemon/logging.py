@@ -7,6 +7,7 @@ Calling it again (SIGHUP reload) changes the level and format live.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import TextIO
 
@@ -41,10 +42,39 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
-        logger_factory=structlog.PrintLoggerFactory(stream),
+        logger_factory=lambda *args: _LineLogger(stream),
         cache_logger_on_first_use=False,
     )
 
 
 def _keep_exc_info(logger: object, name: str, event: dict) -> dict:
     return event  # the console renderer formats exc_info itself
+
+
+class _LineLogger:
+    """Writes each rendered event as one line in one write(2) where the stream has an fd.
+
+    The master of `processes: N` and its children share one stderr: print() writes the text
+    and its newline separately, so two processes' lines could interleave mid-line. A single
+    write of a line up to PIPE_BUF bytes is atomic on a pipe. Callable from any thread.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        try:
+            self._fd: int | None = stream.fileno()
+        except (AttributeError, OSError, ValueError):  # io.StringIO and the like
+            self._fd = None
+
+    def msg(self, message: str) -> None:
+        line = message + "\n"
+        if self._fd is None:
+            self._stream.write(line)
+            self._stream.flush()
+            return
+        self._stream.flush()  # anything the stream still buffers goes first
+        data = line.encode("utf-8", "backslashreplace")
+        while data:
+            data = data[os.write(self._fd, data):]
+
+    log = debug = info = warning = warn = error = critical = exception = fatal = failure = err = msg
