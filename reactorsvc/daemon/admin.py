@@ -19,6 +19,7 @@ Thread-safety: one instance per connection; every method runs in the supervisor'
 from __future__ import annotations
 
 import io
+import time
 from typing import Any
 
 from .metrics import render_metrics
@@ -26,6 +27,10 @@ from .services.http_parser import END_OF_MESSAGE, REASONS, HttpError, RequestPar
 
 _TEXT = "text/plain; charset=utf-8"
 _ALLOW = "GET, HEAD"
+# drain() closes a connection only once it has been idle this long: closing one the instant
+# its client sends (a fresh connection whose request is still on the way) would reset that
+# request (http-hello's drain_idle, for the same reason).
+_DRAIN_IDLE = 0.5
 
 
 def _response(status: int, body: bytes, ctype: str, keep_alive: bool, send_body: bool = True,
@@ -50,13 +55,16 @@ class AdminProtocol:
         self._timer: Any = None
         self._head = None
         self._paused = False
+        self._last_input = time.monotonic()
 
     def connection_made(self, transport) -> None:
         self._transport = transport
+        self._last_input = time.monotonic()
         self._call_later = transport.get_extra_info("call_later")
         self._arm(self._timeouts[0], self._on_read_timeout)
 
     def data_received(self, data: bytes) -> None:
+        self._last_input = time.monotonic()
         self._parser.feed(data)
         self._process()
 
@@ -120,10 +128,16 @@ class AdminProtocol:
         return 404, f"no such path: {path}\n".encode(), _TEXT, ""
 
     def drain(self) -> None:
-        """The server stops: an idle connection closes now; a busy one after its answer."""
-        if self._transport is not None and self._parser.idle and not self._paused:
+        """The server stops: a connection idle for _DRAIN_IDLE closes now, one idle for less
+        when it gets there; a busy one after its answer (which says Connection: close)."""
+        if self._transport is None or not self._parser.idle or self._paused:
+            return
+        idle_for = time.monotonic() - self._last_input
+        if idle_for >= _DRAIN_IDLE:
             self._transport.close()
             self._transport = None
+        else:  # the read timer closes it unless a request starts meanwhile
+            self._arm(_DRAIN_IDLE - idle_for, self._on_read_timeout)
 
     def eof_received(self) -> bool:
         return False
