@@ -29,8 +29,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from timeit import timeit
+
+# benchmarks/http.py (a script) would shadow the stdlib's http package urllib needs.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+import urllib.request  # noqa: E402
+sys.path.insert(0, _HERE)
 
 from _common import arg_parser, banner, interleave_raw, print_table, ratio
 

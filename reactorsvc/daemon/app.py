@@ -27,6 +27,7 @@ from typing import Any
 import structlog
 
 from ..errors import ReactorError
+from ..io.balance import AcceptShare
 from ..workers.server import Server
 from . import sdnotify
 from .admin import AdminProtocol
@@ -51,14 +52,16 @@ def _listeners(cfg: Config) -> list[tuple]:
             for lc in cfg.listeners if not lc.datagram]
 
 
-def build_server(cfg: Config, sockets: dict[str, list] | None = None, admin: bool = True) -> Server:
+def build_server(cfg: Config, sockets: dict[str, list] | None = None, admin: bool = True,
+                 accept_share: AcceptShare | None = None) -> Server:
     """The Server a config describes (not started).
 
     `sockets`: {listener name: bound sockets} to serve instead of binding `bind` (a forked
-    child of the master, systemd socket activation); `admin`: whether to serve admin.bind.
+    child of the master, systemd socket activation); `admin`: whether to serve admin.bind;
+    `accept_share`: Server's (a child of the master, whose siblings share the sockets).
     """
     server = Server(None, workers=cfg.workers, dispatch=cfg.dispatch,
-                    event_config=event_config_factory(cfg))
+                    event_config=event_config_factory(cfg), accept_share=accept_share)
     for name, factory, where, options in _listeners(cfg):
         where = (sockets or {}).get(name) or where
         server.add_listener(name, factory, where=where, options=options)

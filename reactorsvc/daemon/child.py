@@ -31,6 +31,7 @@ import threading
 
 import structlog
 
+from ..io.balance import AcceptShare
 from .app import build_server
 from .config import Config
 
@@ -41,13 +42,13 @@ START_FAILED = 3
 
 
 def run_child(cfg: Config, sockets: dict[str, list[socket.socket]], chan: socket.socket,
-              master_pid: int, slot: int, master_signals: tuple) -> None:
+              master_pid: int, slot: int, master_signals: tuple, share: AcceptShare) -> None:
     """The child's whole life (see the module docstring); never returns."""
     status = START_FAILED
     try:
         _detach(sockets, chan, master_pid, master_signals)
         structlog.contextvars.bind_contextvars(process=slot)
-        status = _serve(cfg, sockets, chan)
+        status = _serve(cfg, sockets, chan, share)
     except BaseException:  # even SystemExit: a forked child must never unwind into the master's code
         try:
             _log.error("child_failed", slot=slot, exc_info=True)
@@ -93,9 +94,10 @@ def _close_fds_except(keep: set[int]) -> None:
                 pass  # the listdir fd itself, already gone
 
 
-def _serve(cfg: Config, sockets: dict, chan: socket.socket) -> int:
+def _serve(cfg: Config, sockets: dict, chan: socket.socket, share: AcceptShare) -> int:
     try:
-        server = build_server(cfg, sockets=sockets, admin=False)
+        # The siblings accept on the same sockets: each keeps about its share (io/balance.py).
+        server = build_server(cfg, sockets=sockets, admin=False, accept_share=share)
         server.health_delay = 0.0  # the master's: it waited before telling this child to stop
         server.start()
     except Exception as exc:

@@ -23,7 +23,8 @@ import structlog
 
 from ..base import Event, EventBase
 from ..base.flags import EV_PERSIST, EV_READ
-from .config import Config
+from ..io.balance import AcceptTable
+from .config import MAX_PROCESSES, Config
 
 _log = structlog.get_logger("reactorsvc.daemon")
 _MAX_LINE = 16 * 1024 * 1024  # a snapshot of a huge /debug/events dump, at most
@@ -123,10 +124,17 @@ class Child:
         self.chan.close()
 
 
+def accept_cell(slot: int, generation: int) -> int:
+    """A child's cell in the master's AcceptTable (2 * MAX_PROCESSES cells): a rolling reload's
+    new child and the old one it replaces (generations g+1 and g, one slot) never share one."""
+    return (generation % 2) * MAX_PROCESSES + slot
+
+
 def spawn(cfg: Config, sockets: dict[str, list[socket.socket]], slot: int, generation: int,
-          master_signals: tuple) -> Child:
+          master_signals: tuple, accepts: AcceptTable) -> Child:
     """Fork a child serving `cfg` on `sockets`. The caller holds `master_signals` blocked,
-    so none of them can run a master handler in the child before it resets them."""
+    so none of them can run a master handler in the child before it resets them. The child
+    owns cell `accept_cell(slot, generation)` of `accepts` (io/balance.py)."""
     from .child import run_child
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     master_pid = os.getpid()
@@ -138,7 +146,8 @@ def spawn(cfg: Config, sockets: dict[str, list[socket.socket]], slot: int, gener
         raise
     if pid == 0:
         mine.close()
-        run_child(cfg, sockets, theirs, master_pid, slot, master_signals)  # never returns
+        share = accepts.share(accept_cell(slot, generation))
+        run_child(cfg, sockets, theirs, master_pid, slot, master_signals, share)  # never returns
     theirs.close()
     mine.setblocking(False)
     _log.info("child_started", slot=slot, pid=pid, generation=generation)

@@ -27,14 +27,15 @@ import structlog
 
 from ..base import Event, EventBase, EventConfig
 from ..base.flags import EV_PERSIST, EV_READ, EVENT_BASE_FLAG_NOLOCK, EVLOOP_NO_EXIT_ON_EMPTY
+from ..io.balance import AcceptTable
 from ..io.listener import start_server
 from ..io.sockets import bind_tcp
 from . import sdnotify
 from .admin import AdminProtocol
 from .app import event_config_factory
 from .binds import BindError, bind_listeners, inherited_sockets, sockets_by_name
-from .children import Child, spawn
-from .config import Config
+from .children import Child, accept_cell, spawn
+from .config import MAX_PROCESSES, Config
 from .configvalues import parse_bind
 from .logging import configure_logging
 from .masteradmin import MasterAdmin
@@ -69,6 +70,9 @@ class Master:
         self.roll: Roll | None = None
         self.base: EventBase | None = None
         self.fails = [0] * cfg.processes
+        # Every child's open connections, in memory the children share (io/balance.py): made
+        # before the first fork; a cell is the master's to clear only once its child exited.
+        self.accepts = AcceptTable(2 * MAX_PROCESSES)
         self._admin_sock: socket.socket | None = None
         self._admin_listener = None
         self._wake_r, self._wake_w = socket.socketpair()
@@ -155,7 +159,7 @@ class Master:
         """Fork one child (signals held so none runs a master handler in it); None on failure."""
         signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
         try:
-            child = spawn(cfg, sockets_by_name(bound), slot, self.generation, SIGNALS)
+            child = spawn(cfg, sockets_by_name(bound), slot, self.generation, SIGNALS, self.accepts)
         except OSError as exc:
             _log.error("fork_failed", slot=slot, error=str(exc))
             self.schedule_replacement(slot, failed=True)
@@ -202,6 +206,7 @@ class Master:
 
     def _child_exited(self, child: Child, status: int) -> None:
         child.close_channel()
+        self.accepts.clear(accept_cell(child.slot, child.generation))
         how = (f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status)
                else f"status {os.WEXITSTATUS(status)}")
         expected = child.state == "draining"

@@ -14,6 +14,10 @@ Back-pressure, never a spin:
   Pending clients wait in the backlog meanwhile.
 - ``max_connections``: at that many open connections accepting pauses until ``release()``
   reports one closed (start_server's connections do it themselves; other hooks must call it).
+- ``share`` (sockets shared with sibling processes, io/balance.py): while this process holds
+  more than its share, accepting is deferred — re-checked every ``_DEFER_STEP`` s, and after
+  ``_DEFER_MAX`` s one batch is accepted anyway, so a connection no sibling takes (a sibling
+  stuck or backing off) waits a bounded time, never for good.
 
 Thread contract: the accept hook runs in the base's loop thread. ``release()`` is thread-safe;
 ``pause()``, ``resume()`` and ``close()`` belong to the loop thread (or to any thread while the
@@ -33,6 +37,7 @@ from ..base import Event, EventBase
 from .._checks import check_bool, check_int
 from ..base.flags import EV_PERSIST, EV_READ
 from ..errors import ReactorError
+from .balance import AcceptShare
 from .connection import Connection, check_stream_socket
 from .options import ListenerOptions
 from .sockets import bind_tcp, bind_unix, remove_unix_path
@@ -41,6 +46,7 @@ __all__ = ["Listener", "start_server"]
 
 _log = structlog.get_logger("reactorsvc.io")
 _BACKOFF_MIN, _BACKOFF_MAX = 0.1, 1.0
+_DEFER_STEP, _DEFER_MAX = 0.002, 0.05   # seconds: a shared socket's re-check, and its bound
 _EXHAUSTED = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 # accept(2): errors of a connection that died in the queue; the next one may be fine.
 _TRANSIENT = {getattr(errno, name) for name in (
@@ -79,13 +85,15 @@ class Listener:
     closed and ``rejected`` counted. With ``paused`` accepting starts at ``resume()``.
     ``options`` (a ListenerOptions) gives backlog, reuse_port and max_connections as one value;
     the three keywords build one when it is not given. ``set_options()`` changes them later.
+    ``share``: this process's AcceptShare when sibling processes accept on the same sockets
+    (the connections spread evenly; see the module docstring); None alone (accepts batch).
     Construction is thread-safe; see the module docstring for the other methods.
     """
 
     def __init__(self, base: EventBase, where: Any, on_accept: AcceptHook, *, backlog: int = 1024,
                  reuse_port: bool = False, max_connections: int | None = None,
                  accept_batch: int = 64, paused: bool = False,
-                 options: ListenerOptions | None = None) -> None:
+                 options: ListenerOptions | None = None, share: AcceptShare | None = None) -> None:
         if not isinstance(base, EventBase):
             raise TypeError(f"base must be an EventBase, not {type(base).__name__}")
         if not callable(on_accept):
@@ -97,12 +105,18 @@ class Listener:
             raise TypeError(f"options must be a ListenerOptions, not {type(options).__name__}")
         check_int(accept_batch, "accept_batch", 1)
         check_bool(paused, "paused")
+        if share is not None and not isinstance(share, AcceptShare):
+            raise TypeError(f"share must be an AcceptShare or None, not {type(share).__name__}")
         self.options = options
         self._base = base
         self._on_accept = on_accept
         self._max = options.max_connections
         self._batch = accept_batch
         self._backoff_timer = Event.timer(base, self._on_backoff_timer)  # fails on a freed base
+        self._share = share
+        self._defer_timer = Event.timer(base, self._on_defer_timer)
+        self._deferred = 0.0        # seconds deferred in a row; _DEFER_MAX reached: accept anyway
+        self._deferring = self._override = False
         self._sockets, self._unix_paths = _open_sockets(where, options.backlog, options.reuse_port)
         try:
             self.addresses: list = [_bound_address(s) for s in self._sockets]
@@ -143,19 +157,23 @@ class Listener:
 
     def _update_interest(self) -> None:
         """Watch the listening sockets iff nothing says stop."""
-        want = not (self._closed or self._paused or self._full or self._backing_off)
+        want = not (self._closed or self._paused or self._full or self._backing_off or self._deferring)
         if want == self._watching:
             return
         self._watching = want
         for ev in self._events:
             ev.add() if want else ev.delete()
-        if not want and not self._closed:
+        if not want and not self._closed and not self._deferring:
             self._accept_pauses += 1
 
     def _on_readable(self, fd: int, what: int, lsock: socket.socket) -> None:
         accept = lsock.accept
+        override, self._override = self._override, False
         for _ in range(self._batch):
             if self._closed:
+                return
+            if self._share is not None and not override and self._share.ahead():
+                self._defer()
                 return
             try:
                 sock, addr = accept()
@@ -178,6 +196,8 @@ class Listener:
     def _hand_off(self, sock: socket.socket, addr: Any) -> None:
         self._accepts += 1
         self._open += 1
+        if self._share is not None:
+            self._share.opened()
         self._backoff = _BACKOFF_MIN
         try:
             self._on_accept(sock, addr)
@@ -186,7 +206,26 @@ class Listener:
                        exc_info=True)
             self._rejected += 1
             self._open -= 1
+            if self._share is not None:
+                self._share.closed()
             sock.close()
+
+    def _defer(self) -> None:
+        """Ahead of the siblings: stop watching, look again in _DEFER_STEP."""
+        self._deferring = True
+        self._update_interest()
+        self._defer_timer.add(_DEFER_STEP)
+
+    def _on_defer_timer(self, fd: int, what: int, arg: Any) -> None:
+        self._deferred += _DEFER_STEP
+        if self._deferred >= _DEFER_MAX:
+            self._override = True   # nobody took them for that long: one batch regardless
+        elif self._share is not None and self._share.ahead():
+            self._defer_timer.add(_DEFER_STEP)
+            return
+        self._deferred = 0.0
+        self._deferring = False
+        self._update_interest()
 
     def _accept_failed(self, exc: OSError) -> None:
         """Out of fds/memory, or an unexpected error: stop watching, retry after a delay."""
@@ -220,6 +259,8 @@ class Listener:
 
     def _released(self) -> None:
         self._open -= 1
+        if self._share is not None:
+            self._share.closed()
         if self._full and self._open < self._max:
             self._full = False
             self._update_interest()
@@ -262,6 +303,7 @@ class Listener:
         self._closed = True
         self._update_interest()
         self._backoff_timer.delete()
+        self._defer_timer.delete()
         self._close_sockets()
 
     def _close_sockets(self) -> None:

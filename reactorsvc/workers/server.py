@@ -25,6 +25,7 @@ from ..base import Event, EventBase, EventConfig
 from .._checks import MAX_SECONDS, check_int, check_seconds
 from ..base.flags import EVLOOP_NO_EXIT_ON_EMPTY
 from ..errors import ReactorError
+from ..io.balance import AcceptShare
 from ..io.connection import call_drain_hook
 from ..io.options import ListenerOptions
 from .dispatch import make_policy
@@ -62,6 +63,9 @@ class Server:
     `event_config`: a callable returning the EventConfig of each new base (backend choice).
     `ssl`: a server-side ssl.SSLContext; each connection's TLS handshake then runs in its
     worker's thread before connection_made (failures: stats()'s tls_handshake_failures).
+    `accept_share`: this process's AcceptShare when sibling processes accept on the same
+    sockets (the children of `processes: N`): the listeners keep about their share of the
+    connections (io/balance.py) instead of taking whole bursts.
     start(), stop(), stats(), add_listener() and remove_listener() are thread-safe.
     """
 
@@ -70,7 +74,7 @@ class Server:
                  backlog: int = 1024, max_connections: int | None = None,
                  idle_timeout: float | None = None, sockets: Iterable[socket.socket] | None = None,
                  reuse_port: bool = False, event_config: Callable[[], EventConfig | None] | None = None,
-                 ssl: Any = None) -> None:
+                 ssl: Any = None, accept_share: AcceptShare | None = None) -> None:
         nworkers = check_int(workers if workers is not None else (os.cpu_count() or 1), "workers", 1)
         make_policy(dispatch)  # ValueError naming the known policies
         if event_config is not None and not callable(event_config):
@@ -78,6 +82,9 @@ class Server:
         self._nworkers = nworkers
         self._dispatch = dispatch
         self._make_config = event_config or (lambda: None)
+        if accept_share is not None and not isinstance(accept_share, AcceptShare):
+            raise TypeError(f"accept_share must be an AcceptShare or None, not {type(accept_share).__name__}")
+        self._share = accept_share
         self._pending: list[ListenerSpec] = []
         self._admin: list[tuple] = []
         self._datagram_specs: list[tuple] = []   # (name, factory, (host, port)) until start()
@@ -255,7 +262,7 @@ class Server:
         with self._state_lock:
             if self._state != "new":
                 raise ReactorError(f"start() on a server that is {self._state}")
-            sup = Supervisor(self._nworkers, self._dispatch, self._make_config)
+            sup = Supervisor(self._nworkers, self._dispatch, self._make_config, self._share)
             try:
                 for spec in self._pending:
                     sup.add_listener(spec)

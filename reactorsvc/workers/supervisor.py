@@ -21,6 +21,7 @@ from typing import Any, Callable
 import structlog
 
 from ..base import EventBase, EventConfig
+from ..io.balance import AcceptShare
 from ..io.listener import Listener
 from ..io.options import ListenerOptions
 from .dispatch import make_policy
@@ -61,8 +62,10 @@ def _named(exc: BaseException, name: str) -> BaseException:
 class Supervisor:
     """Owns the supervisor base, the listeners and the worker pool (see module doc)."""
 
-    def __init__(self, nworkers: int, dispatch: str, make_config: Callable[[], EventConfig | None]) -> None:
+    def __init__(self, nworkers: int, dispatch: str, make_config: Callable[[], EventConfig | None],
+                 share: AcceptShare | None = None) -> None:
         self._make_config = make_config
+        self._share = share   # the Listeners': sibling processes accept on the same sockets
         self._policy = make_policy(dispatch)
         self.base = EventBase(make_config())
         self.listeners: dict[str, Listener] = {}
@@ -97,7 +100,7 @@ class Supervisor:
         try:
             route.listener = Listener(self.base, spec.where,
                                       lambda sock, addr: self._on_accept(route, sock, addr),
-                                      options=spec.options, paused=paused)
+                                      options=spec.options, paused=paused, share=self._share)
         except Exception as exc:
             raise _named(exc, spec.name)
         return route
@@ -178,6 +181,8 @@ class Supervisor:
 
     def close_listeners(self) -> None:
         self.accepting = False
+        if self._share is not None:
+            self._share.leave()   # the siblings stop waiting for this process to take its share
         for name in list(self.listeners):
             self.remove_listener(name)
 
