@@ -4,6 +4,11 @@ select() cannot watch fds >= FD_SETSIZE (1024 on Linux): add() refuses them with
 ValueError instead of failing later inside the loop. A closed fd makes select() fail with
 EBADF for the whole set; we then find the closed fds with fstat and report them readable and
 writable (as poll reports POLLNVAL), so their owners see the error and the loop survives.
+
+The fd sets are frozensets replaced on every change (copy on write): add()/delete() run in
+any thread under the base lock while dispatch() waits without it, and select.select() would
+otherwise iterate a set that another thread is resizing (a RuntimeError on free-threaded
+CPython). At most FD_SETSIZE fds, so the copy stays cheap.
 """
 
 from __future__ import annotations
@@ -25,8 +30,8 @@ class SelectBackend(Backend):
 
     def __init__(self) -> None:
         self.ev_bits = identity()
-        self._readers: set[int] = set()
-        self._writers: set[int] = set()
+        self._readers: frozenset[int] = frozenset()   # replaced, never mutated (see above)
+        self._writers: frozenset[int] = frozenset()
 
     def add(self, fd: int, old: int, new: int) -> None:
         if fd >= FD_SETSIZE:
@@ -34,15 +39,15 @@ class SelectBackend(Backend):
                              f"{FD_SETSIZE}); use epoll or poll")
         os.fstat(fd)
         if new & EV_READ:
-            self._readers.add(fd)
+            self._readers = self._readers | {fd}
         if new & EV_WRITE:
-            self._writers.add(fd)
+            self._writers = self._writers | {fd}
 
     def delete(self, fd: int, old: int, gone: int) -> None:
         if gone & EV_READ:
-            self._readers.discard(fd)
+            self._readers = self._readers - {fd}
         if gone & EV_WRITE:
-            self._writers.discard(fd)
+            self._writers = self._writers - {fd}
 
     def dispatch(self, timeout: float | None) -> list[tuple[int, int]]:
         try:
@@ -60,7 +65,7 @@ class SelectBackend(Backend):
 
     def _closed_fds(self) -> list[tuple[int, int]]:
         bad = []
-        for fd in self._readers | self._writers:
+        for fd in self._readers | self._writers:  # one snapshot of each
             try:
                 os.fstat(fd)
             except OSError:
