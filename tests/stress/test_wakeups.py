@@ -212,8 +212,13 @@ def test_posts_to_a_sleeping_loop_coalesce(method, make_base, start_loop):
     after = base.counters()
     sent = after["wakeups_sent"] - before["wakeups_sent"]
     coalesced = after["wakeups_coalesced"] - before["wakeups_coalesced"]
+    drained = after["wakeups"] - before["wakeups"]
     assert sent + coalesced == posts + 1  # + the barrier's post
-    assert 1 <= sent <= posts // 20, f"{sent} wake-ups sent for {posts} posts"
+    # At most one wake-up pending at a time: every one sent was drained before the next, so
+    # they match (the last may still be pending). How many coalesce depends on how the two
+    # threads interleave (without the GIL the loop drains faster): only "some" is certain.
+    assert 0 <= sent - drained <= 1, (sent, drained)
+    assert 1 <= sent < posts, f"{sent} wake-ups sent for {posts} posts"
 
 
 # -- fork --------------------------------------------------------------------------------------
