@@ -239,9 +239,12 @@ def make_certs(directory: str) -> None:
     key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
     d = directory
     openssl("req", "-x509", *key, "-keyout", f"{d}/ca.key", "-out", f"{d}/ca.pem", "-days", "2",
-            "-subj", "/CN=bench CA", "-addext", "basicConstraints=critical,CA:TRUE")
+            "-subj", "/CN=bench CA", "-addext", "basicConstraints=critical,CA:TRUE",
+            # Python 3.13's default context verifies strictly (VERIFY_X509_STRICT): a CA needs
+            # its key usage, a server certificate its extended key usage.
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
     with open(f"{d}/ext", "w") as f:
-        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
     openssl("req", *key, "-keyout", f"{d}/server.key", "-out", f"{d}/server.csr", "-subj", "/CN=localhost")
     openssl("x509", "-req", "-in", f"{d}/server.csr", "-CA", f"{d}/ca.pem", "-CAkey", f"{d}/ca.key",
             "-set_serial", "1", "-days", "2", "-out", f"{d}/server.pem", "-extfile", f"{d}/ext")
