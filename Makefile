@@ -27,7 +27,11 @@ $(VENV)/.installed: pyproject.toml
 	@$(PIP) -e . $(QUIET)
 	@touch $@
 
-$(VENV)/.test-installed: $(VENV)/.installed
+# The install builds the compiled hot path in place (setup.py); editing its sources rebuilds it,
+# since an extension built from other sources is not used (reactorsvc/_hotpath.py).
+HOT_SOURCES := setup.py reactorsvc/_hotpath.py $(wildcard reactorsvc/base/*.py reactorsvc/base/*.pxd)
+
+$(VENV)/.test-installed: $(VENV)/.installed $(HOT_SOURCES)
 	@echo "make: installing the test dependencies (the [test] extra) into $(VENV)"
 	@$(PIP) -e '.[test]' $(QUIET)
 	@touch $@

@@ -1,0 +1,93 @@
+"""The optional compiled build of the hot path (reactorsvc/_hotpath.py says how a build is chosen).
+
+pyproject.toml holds the project's metadata; this file only adds the Cython extensions. They
+are compiled from the very .py files of the pure build (Cython's pure-Python mode; types, if
+any, in .pxd files beside them), so both builds have one source. Without a C compiler, or if
+Cython fails, the install goes on with the pure modules and one warning says so: a failed
+compile never fails the install.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+# reactorsvc/_hotpath.py by path: importing the package would need its dependencies installed.
+_spec = importlib.util.spec_from_file_location("_reactorsvc_hotpath", os.path.join(_HERE, "reactorsvc", "_hotpath.py"))
+hotpath = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(hotpath)
+
+_DIRECTIVES = {
+    "language_level": 3,
+    # Declares the module safe without the GIL, so importing it on free-threaded CPython does
+    # not turn the GIL back on. It is: the modules keep their pure-Python semantics (no nogil
+    # blocks), and the base's RLock guards what it guards in both builds.
+    "freethreading_compatible": True,
+    "binding": True,            # functions keep introspection (signatures, __qualname__)
+    # Annotations are hints for readers and checkers, never C types: with them, Cython would
+    # trust `fd: int` and compile `type(fd) is not int` away, so 3.0 would pass as an fd.
+    # Types that change code go in .pxd files, where they are explicit.
+    "annotation_typing": False,
+}
+
+
+def _warn(reason: str) -> None:
+    print(f"WARNING: reactorsvc: the compiled hot path was not built ({reason}); installing the pure "
+          "Python modules only (same behaviour, slower). With a C compiler and Cython>=3.1, reinstall "
+          "to get the compiled build.", file=sys.stderr)
+
+
+class OptionalBuildExt(build_ext):
+    """build_ext whose failure leaves a working pure install and one warning; each built
+    extension gets a `.sha256` file naming the source it was compiled from."""
+
+    def run(self) -> None:
+        in_place = self.inplace  # setuptools builds in build_lib, then copies the .so back
+        try:
+            super().run()
+        except Exception as exc:  # no compiler, a compile error: fall back to pure
+            _warn(f"{type(exc).__name__}: {exc}")
+            # All or nothing: reactorsvc/_hotpath.py runs pure when any extension is missing,
+            # and a leftover one would only mislead.
+            for ext in self.extensions:
+                built = [self._built_path(ext)] + ([self._source_tree_path(ext)] if in_place else [])
+                for path in (p + tail for p in built for tail in ("", ".sha256")):
+                    if os.path.exists(path):
+                        os.remove(path)
+            return
+        if in_place:  # an editable install: the digests go beside the copied-back extensions
+            for ext in self.extensions:
+                self.copy_file(self._built_path(ext) + ".sha256", self._source_tree_path(ext) + ".sha256")
+
+    def build_extension(self, ext) -> None:
+        super().build_extension(ext)
+        with open(self._built_path(ext) + ".sha256", "w", encoding="ascii") as f:
+            f.write(hotpath.source_digest(hotpath.source_path(ext.name)) + "\n")
+
+    def _built_path(self, ext) -> str:
+        return os.path.join(self.build_lib, self.get_ext_filename(self.get_ext_fullname(ext.name)))
+
+    def _source_tree_path(self, ext) -> str:
+        return os.path.join(_HERE, self.get_ext_filename(self.get_ext_fullname(ext.name)))
+
+
+def _extensions() -> list:
+    try:
+        from Cython.Build import cythonize
+    except ImportError as exc:
+        _warn(f"Cython is not importable: {exc}")
+        return []
+    sources = [os.path.relpath(hotpath.source_path(name), _HERE) for name in hotpath.HOT_MODULES]
+    try:
+        return cythonize(sources, compiler_directives=_DIRECTIVES, quiet=True)
+    except Exception as exc:  # a Cython error: the pure build still installs
+        _warn(f"Cython failed: {exc}")
+        return []
+
+
+setup(ext_modules=_extensions(), cmdclass={"build_ext": OptionalBuildExt})
