@@ -82,6 +82,9 @@ def unusable_build(root: str = _ROOT) -> tuple[str | None, bool]:
     return None, False
 
 
+pure_reason: str | None = None  # why select() chose the pure modules (None: compiled or not yet)
+
+
 class _PureFinder:
     """Loads the hot modules from their .py files, shadowing the extensions."""
 
@@ -97,10 +100,12 @@ def select() -> bool:
     if any(module in sys.modules for module in HOT_MODULES):
         # Imported already (a reload of reactorsvc, say): keep what runs.
         return all(not sys.modules[m].__file__.endswith(".py") for m in HOT_MODULES if m in sys.modules)
+    global pure_reason
     if os.environ.get("REACTORSVC_PURE") == "1":
         reason, warn = "REACTORSVC_PURE=1", False
     else:
         reason, warn = unusable_build()
+    pure_reason = reason
     if reason is None:
         return True
     if warn:

@@ -49,8 +49,7 @@ def test_compiled_matches_the_environment():
     expected = not PURE and _compiler_present()
     assert reactorsvc.COMPILED is expected, (
         f"COMPILED is {reactorsvc.COMPILED}, REACTORSVC_PURE={os.environ.get('REACTORSVC_PURE')!r}, "
-        f"compiler present: {_compiler_present()}; if the sources changed since the build, reinstall "
-        "(pip install -e .)")
+        f"compiler present: {_compiler_present()}; why pure: {_hotpath.pure_reason}")
     assert [_is_extension(m) for m in _hotpath.HOT_MODULES] == [expected] * len(_hotpath.HOT_MODULES)
     if sysconfig.get_config_var("Py_GIL_DISABLED"):
         assert not sys._is_gil_enabled(), "importing reactorsvc re-enabled the GIL"
