@@ -51,7 +51,8 @@ class OptionalBuildExt(build_ext):
         try:
             super().run()
         except Exception as exc:  # no compiler, a compile error: fall back to pure
-            _warn(f"{type(exc).__name__}: {exc}")
+            reason = f"{type(exc).__name__}: {exc}"
+            _warn(reason)
             # All or nothing: reactorsvc/_hotpath.py runs pure when any extension is missing,
             # and a leftover one would only mislead.
             for ext in self.extensions:
@@ -59,7 +60,17 @@ class OptionalBuildExt(build_ext):
                 for path in (p + tail for p in built for tail in ("", ".sha256")):
                     if os.path.exists(path):
                         os.remove(path)
+            # pip shows a successful build's output only with -v: the installed package says
+            # why it runs pure, once per process, at import (reactorsvc/_hotpath.py).
+            for root in [self.build_lib] + ([_HERE] if in_place else []):
+                path = os.path.join(root, hotpath.FAILED_MARKER)
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write(reason.replace("\n", " ")[:500] + "\n")
             return
+        for root in [self.build_lib] + ([_HERE] if in_place else []):
+            if os.path.exists(os.path.join(root, hotpath.FAILED_MARKER)):
+                os.remove(os.path.join(root, hotpath.FAILED_MARKER))
         if in_place:  # an editable install: the digests go beside the copied-back extensions
             for ext in self.extensions:
                 self.copy_file(self._built_path(ext) + ".sha256", self._source_tree_path(ext) + ".sha256")

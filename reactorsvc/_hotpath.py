@@ -7,8 +7,10 @@ compiler, `eventbase.cpython-311-x86_64-linux-gnu.so` compiled from that same fi
 (compiled modules may rely on each other's compiled form, so the builds are never mixed):
 
 - `REACTORSVC_PURE=1` in the environment: pure;
-- any hot module without an extension for this interpreter: pure (an install without a
-  compiler; setup.py warned then);
+- the install's compile failed (setup.py left `_build_failed.txt` saying why): pure, and one
+  warning per process saying why (pip shows the build's own warning only with -v);
+- any hot module without an extension for this interpreter: pure, silently (an interpreter
+  the package was not built for);
 - any extension built from a different source than the .py beside it (the source was edited
   or updated since the build; each build records its sources' SHA-256 in a `.sha256` file
   beside the extension): pure, and one warning saying to rebuild; running stale compiled
@@ -38,6 +40,8 @@ HOT_MODULES = (
     "reactorsvc.base.notify",
 )
 
+# Written by setup.py when the compile failed (pip hides a build's output): why, in one line.
+FAILED_MARKER = os.path.join("reactorsvc", "_build_failed.txt")
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # holds reactorsvc/
 
 
@@ -64,6 +68,12 @@ def extension_path(module: str, root: str = _ROOT) -> str | None:
 def unusable_build(root: str = _ROOT) -> tuple[str | None, bool]:
     """(why the compiled build at `root` cannot run, whether that deserves a warning), or
     (None, False) when every hot module has an extension built from the .py beside it."""
+    try:
+        with open(os.path.join(root, FAILED_MARKER), encoding="utf-8") as f:
+            return (f"the compiled build failed when reactorsvc was installed ({f.read().strip()}); "
+                    "reinstall with a C compiler, or set REACTORSVC_PURE=1 to choose the pure build"), True
+    except OSError:
+        pass
     stale = []
     for module in HOT_MODULES:
         ext = extension_path(module, root)

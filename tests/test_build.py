@@ -91,5 +91,10 @@ def test_a_failed_compile_installs_the_pure_build_with_one_warning(tmp_path):
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=50)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.count("WARNING: reactorsvc: the compiled hot path was not built") == 1, proc.stderr
-    built = [p for p in (tmp_path / "lib").rglob("*") if p.is_file()] if (tmp_path / "lib").exists() else []
-    assert built == []
+    lib = tmp_path / "lib"
+    assert [p.relative_to(lib).as_posix() for p in lib.rglob("*") if p.is_file()] == [_hotpath.FAILED_MARKER]
+    # The installed tree runs pure and says why at import, once.
+    shutil.copytree(os.path.join(ROOT, "reactorsvc"), lib / "reactorsvc", dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.c", "_build_failed.txt"))
+    reason, warn = _hotpath.unusable_build(str(lib))
+    assert warn and reason.startswith("the compiled build failed when reactorsvc was installed ("), reason
