@@ -1,10 +1,15 @@
-"""The optional compiled build of the hot path (reactorsvc/_hotpath.py says how a build is chosen).
+"""The opt-in compiled build of the hot path (reactorsvc/_hotpath.py says how a build is chosen).
 
-pyproject.toml holds the project's metadata; this file only adds the Cython extensions. They
-are compiled from the very .py files of the pure build (Cython's pure-Python mode; types, if
-any, in .pxd files beside them), so both builds have one source. Without a C compiler, or if
-Cython fails, the install goes on with the pure modules and one warning says so: a failed
-compile never fails the install.
+pyproject.toml holds the project's metadata; this file only adds the Cython extensions, and
+only when `REACTORSVC_COMPILE=1` is set at install time (`REACTORSVC_COMPILE=1 pip install .`,
+`make test COMPILE=1`). Otherwise the install is pure Python: no Cython, no extensions, no
+warning. Opt-in because the untyped compiled build measured slower than the interpreter
+(benchmarks/README.md). The extensions are compiled from the very .py files of the pure build
+(Cython's pure-Python mode; types, if any, in .pxd files beside them), so both builds have one
+source. Cython is a build requirement of the opted-in build only (`setup_requires`, which
+setuptools' PEP 517 backend hands to pip): the default install does not fetch it. Without a C
+compiler, or if Cython fails, the opted-in install goes on with the pure modules and one warning
+says so: a failed compile never fails the install.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ _spec = importlib.util.spec_from_file_location("_reactorsvc_hotpath", os.path.jo
 hotpath = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(hotpath)
 
+COMPILE = os.environ.get("REACTORSVC_COMPILE") == "1"
+_CYTHON = "Cython>=3.1"
+
 _DIRECTIVES = {
     "language_level": 3,
     # Declares the module safe without the GIL, so importing it on free-threaded CPython does
@@ -38,8 +46,8 @@ _DIRECTIVES = {
 
 def _warn(reason: str) -> None:
     print(f"WARNING: reactorsvc: the compiled hot path was not built ({reason}); installing the pure "
-          "Python modules only (same behaviour, slower). With a C compiler and Cython>=3.1, reinstall "
-          "to get the compiled build.", file=sys.stderr)
+          "Python modules only (same behaviour). With a C compiler and Cython>=3.1, reinstall "
+          "with REACTORSVC_COMPILE=1 to get the compiled build.", file=sys.stderr)
 
 
 class OptionalBuildExt(build_ext):
@@ -91,6 +99,10 @@ def _extensions() -> list:
     try:
         from Cython.Build import cythonize
     except ImportError as exc:
+        if "egg_info" in sys.argv:
+            # pip asking for the build requirements (setup_requires below) before it installs
+            # Cython for the build itself: nothing is compiled in this step.
+            return []
         _warn(f"Cython is not importable: {exc}")
         return []
     sources = [os.path.relpath(hotpath.source_path(name), _HERE) for name in hotpath.HOT_MODULES]
@@ -101,4 +113,5 @@ def _extensions() -> list:
         return []
 
 
-setup(ext_modules=_extensions(), cmdclass={"build_ext": OptionalBuildExt})
+setup(ext_modules=_extensions() if COMPILE else [], cmdclass={"build_ext": OptionalBuildExt},
+      setup_requires=[_CYTHON] if COMPILE else [])

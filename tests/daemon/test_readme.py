@@ -17,7 +17,7 @@ from ..helpers import (
     REPO, connect, echo_roundtrip, healthy, metric_sum, metrics, port_is_free, wait_for,
 )
 
-INSTALL_TIMEOUT = 200.0  # venv + pip install from the package index, incl. compiling the hot path (setup.py)
+INSTALL_TIMEOUT = 120.0  # venv + pip install from the package index
 
 
 def clean_env() -> dict[str, str]:
