@@ -3,6 +3,22 @@
 # venv, .venv-ft, so `make test PYTHON=$$(../shared/tools/python-ft.sh)` never mixes wheels with
 # the GIL build's .venv. VENV=DIR overrides the choice.
 PYTHON ?= python3
+# COMPILE=1: the opt-in compiled build of the hot path (setup.py, REACTORSVC_COMPILE=1), in its
+# own venv (.venv-compiled) as a regular, non-editable install: its extensions stay in that venv,
+# never in the source tree that .venv's editable install imports from. Its tests run through
+# $(VENV)/bin/pytest, since `python -m pytest` would import ./reactorsvc (pure) first.
+ifeq ($(COMPILE),1)
+export REACTORSVC_COMPILE := 1
+VENV ?= .venv-compiled
+EDITABLE :=
+PYTEST = $(VENV)/bin/pytest
+INSTALLED_SOURCES := setup.py $(shell find reactorsvc -name '*.py' -o -name '*.pxd' -o -name '*.yaml')
+else
+unexport REACTORSVC_COMPILE
+EDITABLE := -e
+PYTEST = $(PY) -m pytest
+endif
+PYTEST_ARGS ?=
 FREE_THREADED := $(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_var('Py_GIL_DISABLED') or 0)" 2>/dev/null)
 ifeq ($(FREE_THREADED),1)
 VENV ?= .venv-ft
@@ -24,12 +40,14 @@ $(VENV)/.installed: pyproject.toml
 	@echo "make: installing reactorsvc and its dependencies (structlog, PyYAML) into $(VENV)"
 	@: >$(PIPLOG)
 	@$(PIP) --upgrade pip $(QUIET)
-	@$(PIP) -e . $(QUIET)
+	@# (COMPILE=1 compiles once, in the [test] step below, which reinstalls the package.)
+	@$(if $(EDITABLE),,env -u REACTORSVC_COMPILE) $(PIP) $(EDITABLE) . $(QUIET)
 	@touch $@
 
-$(VENV)/.test-installed: $(VENV)/.installed
-	@echo "make: installing the test dependencies (the [test] extra) into $(VENV)"
-	@$(PIP) -e '.[test]' $(QUIET)
+# COMPILE=1 installs a copy: editing a source reinstalls (and recompiles) it.
+$(VENV)/.test-installed: $(VENV)/.installed $(INSTALLED_SOURCES)
+	@echo "make: installing the test dependencies (the [test] extra) into $(VENV)$(if $(EDITABLE),, with the compiled hot path)"
+	@$(PIP) $(EDITABLE) '.[test]' $(QUIET)
 	@touch $@
 
 $(VENV)/.bench-installed: $(VENV)/.installed
@@ -43,7 +61,7 @@ run: $(VENV)/.installed
 	@$(VENV)/bin/reactorsvc serve
 
 test: $(VENV)/.test-installed
-	$(PY) -m pytest
+	$(PYTEST) $(PYTEST_ARGS)
 
 bench: $(VENV)/.bench-installed build/loadgen
 	$(PY) benchmarks/chain.py
@@ -58,4 +76,4 @@ build/loadgen: $(LOADGEN_SRC) benchmarks/loadgen/common.h
 	gcc -O2 -Wall -o $@ $(LOADGEN_SRC)
 
 clean:
-	rm -rf .venv .venv-ft $(VENV) build
+	rm -rf .venv .venv-ft .venv-compiled $(VENV) build
