@@ -37,7 +37,7 @@ QUIET = >>$(PIPLOG) 2>&1 || { cat $(PIPLOG); exit 1; }
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || { echo "make: creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
-	@echo "make: installing reactorsvc and its dependencies (structlog, PyYAML) into $(VENV)"
+	@echo "make: installing reactorsvc and its dependencies (structlog, PyYAML, httptools) into $(VENV)"
 	@: >$(PIPLOG)
 	@$(PIP) --upgrade pip $(QUIET)
 	@# (COMPILE=1 compiles once, in the [test] step below, which reinstalls the package.)

@@ -113,7 +113,7 @@ def test_make_run_from_a_fresh_clone(tmp_path):
     # make says what it does while it installs, and nothing else (pip's output is in a log).
     said = [line for line in output.splitlines() if not line.startswith("{")]
     assert said[:2] == ["make: creating .venv with python3",
-                        "make: installing reactorsvc and its dependencies (structlog, PyYAML) "
+                        "make: installing reactorsvc and its dependencies (structlog, PyYAML, httptools) "
                         "into .venv"], said
     assert said[2].startswith("make: starting the daemon") and "127.0.0.1:7000" in said[2] \
         and "127.0.0.1:9100" in said[2], said
