@@ -1,6 +1,6 @@
 # `make run` and `make test` each create .venv when it is missing and install into it.
 # PYTHON picks the interpreter; a free-threaded one (python3.13t: Py_GIL_DISABLED) gets its own
-# venv, .venv-ft, so `make test PYTHON=$$(../shared/tools/python-ft.sh)` never mixes wheels with
+# venv, .venv-ft, so `make test PYTHON=python3.13t` never mixes wheels with
 # the GIL build's .venv. VENV=DIR overrides the choice.
 PYTHON ?= python3
 # COMPILE=1: the opt-in compiled build of the hot path (setup.py, REACTORSVC_COMPILE=1), in its
