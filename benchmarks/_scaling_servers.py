@@ -7,7 +7,8 @@ KIND: start_server (one reactorsvc loop in the main thread), workers-N (reactors
 worker threads, the supervisor handing each connection over), asyncio-N (N threads, each its own
 asyncio loop with its own create_server(reuse_port=True) on one port: asyncio's advice for
 free-threaded CPython). Every kind serves the same asyncio.Protocol: for each message it runs
-`--work N` iterations of a pure-Python loop (0: plain echo), then echoes the message.
+`--work N` iterations of a pure-Python loop (0: plain echo), then echoes the message; with
+`--service http`, the daemon's http-hello protocol instead.
 Prints the port on stdout once it accepts; stops on SIGTERM/SIGINT or stdin EOF.
 """
 
@@ -25,8 +26,12 @@ from _cpu_service import CpuEcho
 from _echo_servers import (_announce, _quiet_logs, _self_sigterm, _stop_on_stdin_eof, serve_reactorsvc,
                            serve_workers)
 
-def factory(work: int) -> Callable[[], CpuEcho]:
-    """The protocol of every kind: `work` iterations of pure Python per message, then echo."""
+def factory(work: int, service: str = "echo") -> Callable[[], asyncio.Protocol]:
+    """The protocol of every kind: `work` iterations of pure Python per message, then echo; or
+    (service "http") the daemon's http-hello, an asyncio.Protocol too."""
+    if service == "http":
+        from reactorsvc.daemon.services.http_hello import HttpHelloProtocol
+        return HttpHelloProtocol
     return functools.partial(CpuEcho, work)
 
 
@@ -67,16 +72,20 @@ def _wait_for_stop(port: int) -> None:
 
 
 def main(argv: list[str]) -> int:
-    args, work = list(argv), 0
+    args, work, service = list(argv), 0, "echo"
     if "--work" in args:
         i = args.index("--work")
         work = int(args[i + 1])
         del args[i:i + 2]
-    if len(args) != 1:
-        sys.exit("usage: _scaling_servers.py start_server|workers-N|asyncio-N [--work N]")
+    if "--service" in args:
+        i = args.index("--service")
+        service = args[i + 1]
+        del args[i:i + 2]
+    if len(args) != 1 or service not in ("echo", "http"):
+        sys.exit("usage: _scaling_servers.py start_server|workers-N|asyncio-N [--work N] [--service echo|http]")
     kind = args[0]
     _quiet_logs()
-    protocol = factory(work)
+    protocol = factory(work, service)
     if kind == "start_server":
         serve_reactorsvc(None, protocol)
     elif kind.startswith("workers-"):

@@ -7,29 +7,37 @@
    ping-pong 64 B messages (the C load generator). Figure: round trips/s, and the 2-vs-1 ratio
    of each implementation: near 2.0 on 2 cores when the threads really run in parallel.
 2. echo: the same with no work per message, where the hand-off and the locks weigh more.
-3. churn: connect, one 64 B echo, close, 16 at a time: Server(workers=1) (accept in the
+3. http: http-hello (reactorsvc's own HttpHelloProtocol, an asyncio.Protocol: the asyncio peer
+   serves the very same class, without the keep-alive timers it gets from reactorsvc) under
+   `wrk -t1 -c50` (Debian's wrk; skipped without it).
+4. churn: connect, one 64 B echo, close, 16 at a time: Server(workers=1) (accept in the
    supervisor thread + hand-off to a worker) against start_server on one loop. Figure: server
    CPU µs per connection, and their ratio (the hand-off's overhead).
-4. posts: cross-thread posts (call_soon_threadsafe) from 2 producer threads into one loop, and
+5. posts: cross-thread posts (call_soon_threadsafe) from 2 producer threads into one loop, and
    2 loops posting to each other; every post must arrive exactly once (a lost one fails the
    run); posts/s. Run it under the GIL build too for the figures beside each other.
 
-Every implementation runs once per round, rotating who goes first; medians over the rounds.
+Every implementation runs once per round, rotating who goes first. A 2-vs-1 ratio is taken
+round by round (both ran back to back) and its median reported: this VM's speed drifts by a
+third between seconds, which a ratio of medians taken over different seconds does not cancel.
 Run as `flock /tmp/reactorsvc-bench.lock python benchmarks/scaling.py` on a shared machine.
-Run: python benchmarks/scaling.py [--quick] [--only cpu echo churn posts] [--secs S] [--repeats R]
+Run: python benchmarks/scaling.py [--quick] [--only cpu echo http churn posts] [--secs S] [--repeats R]
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import statistics
+import subprocess
 import sys
 import sysconfig
 import threading
 import time
 
 from _common import arg_parser, banner, interleave_raw, positive, print_table, ratio
-from echo import CONFIGS, Config, ServerProc, churn, ensure_loadgen, loadgen
+from echo import CONFIGS, Config, ServerProc, churn, ensure_loadgen, loadgen, proc_times
 
 from reactorsvc import EVLOOP_NO_EXIT_ON_EMPTY, EventBase
 
@@ -57,18 +65,42 @@ def _timed(fn, n: int) -> float:
     return time.thread_time() - t0
 
 
-def start(kind: str, work: int) -> ServerProc:
-    return ServerProc(kind, cmd=[sys.executable, SERVERS, kind, "--work", str(work)])
+def start(kind: str, work: int, service: str = "echo") -> ServerProc:
+    return ServerProc(kind, cmd=[sys.executable, SERVERS, kind, "--work", str(work), "--service", service])
 
 
-def bench_load(part: str, work: int, work_us: float, secs: float, warm: float, repeats: int) -> None:
+def interleave_pairs(cases: dict, repeats: int, part: str) -> dict[str, list[dict]]:
+    """Each case once per round, the two of a pair always back to back (so the pair's ratio
+    sees the same machine), the order of pairs and within pairs rotating from round to round."""
+    raw: dict[str, list[dict]] = {k: [] for k in cases}
+    for r in range(repeats):
+        pairs = list(PAIRS) if r % 2 == 0 else list(PAIRS)[::-1]
+        for pair in pairs:
+            for k in (pair if r % 4 < 2 else pair[::-1]):
+                if sys.stderr.isatty():
+                    print(f"\r  {part}: round {r + 1}/{repeats} {k:<24}", end="", file=sys.stderr, flush=True)
+                raw[k].append(cases[k]())
+    if sys.stderr.isatty():
+        print("\r" + " " * 79 + "\r", end="", file=sys.stderr, flush=True)
+    return raw
+
+
+def paired(raw: dict[str, list[dict]], one: str, two: str) -> list[float]:
+    """two/one round trips/s, round by round: both ran back to back in each round, so a machine
+    whose speed drifts between rounds (a shared VM's does, by 30 % and more) moves both."""
+    return [b["rt_per_s"] / a["rt_per_s"] for a, b in zip(raw[one], raw[two]) if a["rt_per_s"] > 0]
+
+
+def bench_load(part: str, work: int, work_us: float, secs: float, warm: float, repeats: int,
+               service: str = "echo") -> None:
+    pairs = PAIRS
     kinds = [k for pair in PAIRS for k in pair]
-    servers = {k: start(k, work) for k in kinds}
+    servers = {k: start(k, work, service) for k in kinds}
     try:
         for srv in servers.values():  # warm-up: first reads, first close
-            loadgen(srv, LOAD, 0.5, 0.1)
-        cases = {k: (lambda srv=srv: loadgen(srv, LOAD, secs, warm)) for k, srv in servers.items()}
-        raw = interleave_raw(cases, repeats, progress=part)
+            measure(srv, service, 0.5, 0.1)
+        cases = {k: (lambda srv=srv: measure(srv, service, secs, warm)) for k, srv in servers.items()}
+        raw = interleave_pairs(cases, repeats, part)
     finally:
         for srv in servers.values():
             srv.stop()
@@ -76,20 +108,58 @@ def bench_load(part: str, work: int, work_us: float, secs: float, warm: float, r
                ("rt_per_s", "p50_us", "p99_us", "server_cpu_us_per_rt", "server_cpu_util")}
            for k, runs in raw.items()}
     rows = []
-    for one, two in PAIRS:
+    for one, two in pairs:
         for k in (one, two):
             m = med[k]
             rts = [r["rt_per_s"] for r in raw[k]]
             rows.append([k, round(m["rt_per_s"]), f"{min(rts):,.0f}–{max(rts):,.0f}", m["p50_us"],
                          m["p99_us"], m["server_cpu_us_per_rt"], f"{m['server_cpu_util']:.2f}",
-                         ratio(m["rt_per_s"], med[one]["rt_per_s"]) if k == two else "1.00x"])
-    what = f"{work} iterations (~{work_us:g} µs) of Python per message" if work else "plain echo"
-    print_table(f"[{part}] {LOAD.title}, {what}; medians of {repeats} interleaved runs",
+                         f"{statistics.median(paired(raw, one, two)):.2f}x" if k == two else "1.00x"])
+    what = {"echo": f"{work} iterations (~{work_us:g} µs) of Python per message" if work else
+            "plain echo", "http": "http-hello (GET /, 14-byte body) under wrk -t1 -c50"}[service]
+    title = LOAD.title if service == "echo" else "HTTP/1.1 keep-alive, 50 connections"
+    print_table(f"[{part}] {title}, {what}; medians of {repeats} interleaved rounds",
                 ["impl", "rt/s", "min–max", "p50 µs", "p99 µs", "srv CPU µs/rt", "srv util",
                  "2 vs 1"], rows)
-    for one, two in PAIRS:
-        print(f"  {two} / {one}: {ratio(med[two]['rt_per_s'], med[one]['rt_per_s'])} round trips/s")
-    print(f"  workers-2 / asyncio-2: {ratio(med['workers-2']['rt_per_s'], med['asyncio-2']['rt_per_s'])}")
+    print("  2 vs 1: the median over rounds of (2 in that round) / (1 in that round), run back to back")
+    for one, two in pairs:
+        r = sorted(paired(raw, one, two))
+        cpu = statistics.median(b["server_cpu_us_per_rt"] / a["server_cpu_us_per_rt"]
+                                for a, b in zip(raw[one], raw[two]) if a["server_cpu_us_per_rt"] > 0)
+        print(f"  {two} / {one}: median {statistics.median(r):.2f}x, rounds "
+              f"{', '.join(f'{x:.2f}' for x in r)}; server CPU per round trip {cpu:.2f}x")
+    vs = sorted(paired(raw, "asyncio-2", "workers-2"))
+    print(f"  workers-2 / asyncio-2 (round trips/s): median {statistics.median(vs):.2f}x, "
+          f"rounds {', '.join(f'{x:.2f}' for x in vs)}")
+
+
+def measure(srv: ServerProc, service: str, secs: float, warm: float) -> dict:
+    """One load run against `srv`: the C load generator (echo) or wrk (http)."""
+    return loadgen(srv, LOAD, secs, warm) if service == "echo" else wrk_run(srv, secs)
+
+
+def wrk_run(srv: ServerProc, secs: float) -> dict:
+    """wrk -t1 -c50 against `srv` for `secs`: requests/s and the server's CPU per request."""
+    before, t0 = proc_times(srv.pid), time.perf_counter()
+    out = subprocess.run(["wrk", "-t1", "-c50", f"-d{max(1, round(secs))}s", "--latency",
+                          f"http://127.0.0.1:{srv.port}/"], capture_output=True, text=True,
+                         check=True, timeout=secs + 60).stdout
+    wall, after = time.perf_counter() - t0, proc_times(srv.pid)
+    srv.check_alive()
+    if "Non-2xx" in out or "Socket errors" in out:
+        raise RuntimeError(f"wrk against {srv.kind} reported errors: {out.strip().splitlines()[-4:]}")
+    n = int(re.search(r"(\d+) requests in", out).group(1))
+    cpu = sum(after) - sum(before)
+    return {"rt_per_s": n / wall, "p50_us": _wrk_latency(out, "50%"),
+            "p99_us": _wrk_latency(out, "99%"), "server_cpu_us_per_rt": cpu / n * 1e6,
+            "server_cpu_util": cpu / wall}
+
+
+def _wrk_latency(out: str, pct: str) -> float:
+    m = re.search(rf"^\s*{pct}\s+([\d.]+)(us|ms|s)\b", out, re.M)
+    if not m:
+        return 0.0
+    return float(m.group(1)) * {"us": 1.0, "ms": 1e3, "s": 1e6}[m.group(2)]
 
 
 def bench_churn(secs: float, warm: float, repeats: int) -> None:
@@ -213,15 +283,15 @@ def gil_state() -> str:
 
 def main() -> None:
     parser = arg_parser(__doc__.split("\n\n")[0])
-    parser.add_argument("--only", nargs="+", choices=("cpu", "echo", "churn", "posts"))
+    parser.add_argument("--only", nargs="+", choices=("cpu", "echo", "http", "churn", "posts"))
     parser.add_argument("--secs", type=float, default=None, help="measured seconds per run (3)")
     parser.add_argument("--work-us", type=float, default=150.0,
                         help="µs of Python per message in the cpu part (150)")
     parser.add_argument("--posts", type=int, default=None, help="posts per producer (200,000)")
     args = parser.parse_args()
-    parts = args.only or (["posts"] if args.quick else ["cpu", "echo", "churn", "posts"])
-    secs = args.secs if args.secs is not None else (1.0 if args.quick else 3.0)
-    repeats = positive("--repeats", args.repeats if args.repeats is not None else (1 if args.quick else 3))
+    parts = args.only or (["posts"] if args.quick else ["cpu", "echo", "http", "churn", "posts"])
+    secs = args.secs if args.secs is not None else (1.0 if args.quick else 2.0)
+    repeats = positive("--repeats", args.repeats if args.repeats is not None else (1 if args.quick else 7))
     k = positive("--posts", args.posts if args.posts is not None else (5000 if args.quick else 200_000))
     warm = 0.3
     banner("scaling.py")
@@ -233,6 +303,11 @@ def main() -> None:
         bench_load("cpu", work, args.work_us, secs, warm, repeats)
     if "echo" in parts:
         bench_load("echo", 0, 0.0, secs, warm, repeats)
+    if "http" in parts:
+        if shutil.which("wrk"):
+            bench_load("http", 0, 0.0, secs, warm, repeats, service="http")
+        else:
+            print("\n[http] skipped: wrk is not installed (Debian: apt-get install wrk)")
     if "churn" in parts:
         bench_churn(secs, warm, repeats)
     if "posts" in parts:

@@ -30,7 +30,7 @@ import importlib.resources
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, Callable, Union
 
 import yaml
 
@@ -38,6 +38,7 @@ from ..base.backends import KNOWN_METHODS
 from ..base.flags import FEATURE_NAMES
 from ..io.options import ListenerOptions
 from ..workers.dispatch import POLICIES
+from ..workers.sizing import auto_workers
 from .configvalues import BUILTIN_SERVICES, parse_bind, service_target
 from .yamlpos import (ConfigError, Map, Node, Scalar, describe, parse, read_choice, read_int,
                       read_list, read_map, read_seconds, read_str, to_plain)
@@ -63,7 +64,8 @@ _GROUPS = {"write_buffer": "write_buffer_"}
 
 
 def _default_workers() -> int:
-    return max(1, min(os.cpu_count() or 1, MAX_WORKERS))
+    """`workers: auto`: what pays on this interpreter (workers/sizing.py)."""
+    return auto_workers(MAX_WORKERS)
 
 
 @dataclass(frozen=True)
@@ -290,8 +292,9 @@ def _require(fn: str, node: Node, path: str, values: dict, keys: tuple) -> None:
 def _parse_config(fn: str, root: Map) -> Config:
     lines: dict = {}
     readers = {
-        "workers": lambda f, n, p: _read_count(f, n, p, MAX_WORKERS),
-        "processes": lambda f, n, p: _read_count(f, n, p, MAX_PROCESSES),
+        "workers": lambda f, n, p: _read_count(f, n, p, MAX_WORKERS, _default_workers),
+        "processes": lambda f, n, p: _read_count(f, n, p, MAX_PROCESSES,
+                                                 lambda: max(1, min(os.cpu_count() or 1, MAX_PROCESSES))),
         "dispatch": lambda f, n, p: read_choice(f, n, p, POLICIES, "dispatch policy"),
         "backend": lambda f, n, p: _parse_backend(f, n, p, lines),
         "listeners": lambda f, n, p: _parse_listeners(f, n, p, lines),
@@ -304,10 +307,10 @@ def _parse_config(fn: str, root: Map) -> Config:
     return Config(**values, source=Source(fn, lines))
 
 
-def _read_count(fn: str, node: Node, path: str, most: int) -> int:
-    """workers / processes: 1..most, or auto (one per CPU)."""
+def _read_count(fn: str, node: Node, path: str, most: int, auto: Callable[[], int]) -> int:
+    """workers / processes: 1..most, or auto (what `auto()` says)."""
     if isinstance(node, Scalar) and node.value == "auto":
-        return max(1, min(os.cpu_count() or 1, most))
+        return auto()
     if not isinstance(node, Scalar) or type(node.value) is not int:
         raise ConfigError(fn, node.line, path,
                           f"expected an integer or 'auto', got {describe(node)}")

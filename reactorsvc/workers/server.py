@@ -29,6 +29,7 @@ from ..io.balance import AcceptShare
 from ..io.connection import call_drain_hook
 from ..io.options import ListenerOptions
 from .dispatch import make_policy
+from .sizing import gil_enabled
 from .supervisor import ListenerSpec, Supervisor
 
 _log = structlog.get_logger("reactorsvc.workers")
@@ -58,7 +59,12 @@ def _check_sockets(sockets: object) -> list[socket.socket]:
 class Server:
     """Listeners, a supervisor thread and `workers` worker threads, one EventBase each.
 
-    `protocol_factory()` is called in a worker thread for each connection. `sockets`: already
+    `protocol_factory()` is called in a worker thread for each connection. `workers` defaults to
+    os.cpu_count(): that pays on free-threaded CPython with the GIL off, where the workers' loops
+    run in parallel. With a GIL they take turns: more than one adds no throughput and costs CPU
+    per wake-up and hand-off, so pass `workers=1` there (or `sizing.auto_workers(n)`, what the
+    daemon's `workers: auto` uses) unless a slow callback must not stall other connections;
+    processes (the daemon's `processes: N`) are the way past one core there. `sockets`: already
     bound sockets (inherited fds, systemd's LISTEN_FDS) to listen on instead of host/port.
     `event_config`: a callable returning the EventConfig of each new base (backend choice).
     `ssl`: a server-side ssl.SSLContext; each connection's TLS handshake then runs in its
@@ -278,7 +284,7 @@ class Server:
             self._sup = sup
             sup.start_workers()
             self._state = "running"
-        _log.info("server_started", backend=sup.base.method, workers=self._nworkers,
+        _log.info("server_started", backend=sup.base.method, workers=self._nworkers, gil=gil_enabled(),
                   dispatch=self._dispatch, listeners={n: l.addresses for n, l in sup.listeners.items()})
         if self.on_started is not None:
             self.on_started()

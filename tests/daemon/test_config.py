@@ -18,6 +18,7 @@ from reactorsvc.daemon.config import (
     Config, ConfigError, ListenerConfig, ListenerOptions, config_to_dict, config_to_yaml,
     default_config, load_config, load_config_text, parse_bind, service_target,
 )
+from reactorsvc.workers.sizing import auto_workers
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
@@ -355,7 +356,7 @@ def test_parse_bind():
 
 def test_defaults_fill_in():
     cfg = load_config_text(LISTENER)
-    assert cfg.workers == max(1, min(os.cpu_count() or 1, 256))
+    assert cfg.workers == auto_workers(256)
     assert (cfg.dispatch, cfg.backend.avoid, cfg.backend.require) == ("round_robin", [], [])
     assert (cfg.logging.level, cfg.logging.format) == ("info", "auto")
     assert cfg.admin.bind is None and cfg.admin.address is None
@@ -380,7 +381,7 @@ def test_values_are_converted():
     assert cfg.backend.require_mask == 0x01 | 0x08
     assert cfg.shutdown.grace == 2.0 and type(cfg.shutdown.grace) is float
     assert cfg.admin.address == ("::1", 9100)
-    assert cfg.workers == max(1, min(os.cpu_count() or 1, 256))
+    assert cfg.workers == auto_workers(256)
 
 
 def test_low_watermark_alone_sets_high():
@@ -445,7 +446,7 @@ def test_default_config_values():
     assert cfg.listeners == [ListenerConfig(name="echo", bind="127.0.0.1:7000", service="echo")]
     assert cfg.listeners[0].address == ("127.0.0.1", 7000)
     assert cfg.admin.bind == "127.0.0.1:9100"
-    assert cfg.workers == max(1, min(os.cpu_count() or 1, 256))
+    assert cfg.workers == auto_workers(256)
     assert (cfg.dispatch, cfg.logging.level, cfg.logging.format) == ("round_robin", "info", "auto")
     assert cfg.shutdown.grace == 10.0
 

@@ -21,6 +21,8 @@ from ..helpers import (
     REPO, TIMEOUT, connect, echo_roundtrip, healthy, http_get, metric_sum, metrics,
     subprocess_env, wait_for, wait_metrics,
 )
+from reactorsvc.workers.sizing import auto_workers
+
 from .conftest import SINGLE_PROCESS_CONFIGS, START_TIMEOUT, stop, write_config
 
 # Sample names and types; a counter's family is its name without "_total" (the parser's view).
@@ -53,7 +55,7 @@ LEVELS = {"debug", "info", "warning", "error"}
 
 def expected_workers(data: dict) -> int:
     workers = data.get("workers", "auto")
-    return max(1, min(os.cpu_count() or 1, 256)) if workers == "auto" else workers
+    return auto_workers(256) if workers == "auto" else workers
 
 
 def check_log_lines(events: list[dict]) -> None:
