@@ -144,6 +144,21 @@ def test_max_connections_holds_when_every_worker_accepts_at_once(serve):
     assert live.most <= 2
 
 
+def test_listener_options_reach_every_workers_connections(serve, clients):
+    made = Made(WhoAmI)
+    server = serve(made, workers=2, accept="workers", idle_timeout=0.2)
+    [address] = server.addresses
+    socks, seen = [], set()
+    while seen != {0, 1}:        # a silent connection on each worker
+        sock = clients.connect(address)
+        seen.add(who(sock))
+        socks.append(sock)
+    for sock in socks:
+        assert recv_until_eof(sock) == b""   # closed by the idle timeout
+    made.wait_lost(len(socks))
+    assert all(isinstance(exc, TimeoutError) for _, exc in made.lost)
+
+
 def test_stop_closes_every_workers_listener_then_drains(serve, clients):
     drained = []
 
@@ -198,6 +213,8 @@ def test_reload_keeps_moves_and_removes_listeners(serve, clients):
         ("new", Echo, ("127.0.0.1", 0), ListenerOptions())])
     who(late)                            # the new limit let it in
     assert recv_exactly(late, 4) == b"late"
+    wait_for(lambda: made.protocols and made.protocols[0].transport is not None)
+    assert made.protocols[0].transport._idle_timeout == 40.0   # the new options, for new ones
     assert server.listener_names() == ["kept", "new"]
     kept_address, new_address = server.addresses
     assert kept_address == old
