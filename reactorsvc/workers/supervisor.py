@@ -186,8 +186,10 @@ class Supervisor:
                 self._register(route)
                 route.listener.resume()
             else:
-                route.listener.set_options(spec.options)
+                # The spec first: a per-worker listener's limit takes effect at once in the
+                # worker threads, and what they accept from then on must get the new spec.
                 route.spec = spec
+                route.listener.set_options(spec.options)
                 self._routes[spec.name] = route
                 self.listeners[spec.name] = route.listener
                 self.specs[spec.name] = spec

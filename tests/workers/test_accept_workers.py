@@ -295,6 +295,30 @@ def test_refusals_name_the_argument(kwargs, argument, message):
     assert info.value.argument == argument
 
 
+def test_quota_never_passes_its_limit_under_racing_threads():
+    quota = ConnectionQuota(3)
+    lock = threading.Lock()
+    held = [0, 0]   # now, most
+
+    def worker() -> None:
+        for _ in range(2000):
+            if quota.take(lambda: None):
+                with lock:
+                    held[0] += 1
+                    held[1] = max(held[1], held[0])
+                with lock:
+                    held[0] -= 1
+                quota.give()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(4 * TIMEOUT)
+    assert not any(t.is_alive() for t in threads)
+    assert quota.open == 0 and held[0] == 0 and 1 <= held[1] <= 3
+
+
 def test_quota_wakes_a_waiter_only_with_room():
     quota = ConnectionQuota(1)
     woken = []
@@ -306,6 +330,30 @@ def test_quota_wakes_a_waiter_only_with_room():
     assert woken == ["b"] and quota.open == 0
     quota.set_limit(None)
     assert all(quota.take(lambda: None) for _ in range(5)) and quota.open == 5
+
+
+def test_a_dead_workers_connections_give_their_slots_back(serve, clients):
+    server = serve(WhoAmI, workers=2, accept="workers", max_connections=2)
+    [address] = server.addresses
+    doomed = None
+    while doomed is None:                # one connection held by worker 0
+        sock = clients.connect(address)
+        if who(sock) == 0:
+            doomed = sock
+        else:
+            sock.close()
+    wait_for(lambda: server.stats()["listeners"]["default"]["open"] == 1, what="one open")
+
+    def inject() -> None:
+        raise SystemExit("injected")
+
+    server._sup.workers[0].base.call_soon_threadsafe(inject)
+    wait_for(lambda: server.stats()["supervisor"]["worker_restarts"] == 1, what="a restart")
+    assert recv_until_eof(doomed) == b""
+    both = [clients.connect(address) for _ in range(2)]   # the limit is whole again
+    for sock in both:
+        who(sock)
+        echo(sock, b"in")
 
 
 def test_a_dead_worker_is_replaced_with_its_own_listening_socket(serve, clients):
