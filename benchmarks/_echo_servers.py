@@ -100,10 +100,10 @@ def serve_reactorsvc(profiler: cProfile.Profile | None, protocol: Callable = Ech
         listener.close()
 
 
-def serve_workers(nworkers: int, protocol: Callable = EchoProtocol) -> None:
+def serve_workers(nworkers: int, protocol: Callable = EchoProtocol, accept: str = "supervisor") -> None:
     from reactorsvc import Server
 
-    server = Server(protocol, host="127.0.0.1", port=0, workers=nworkers)
+    server = Server(protocol, host="127.0.0.1", port=0, workers=nworkers, accept=accept)
     server.shutdown_grace = 0.5  # the load generator has gone; do not wait 10 s
     server.start()  # binds now: the port is known before the loop runs
     _stop_on_stdin_eof(_self_sigterm)

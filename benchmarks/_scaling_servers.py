@@ -4,9 +4,10 @@ this process's CPU time from /proc).
 
 Run: python benchmarks/_scaling_servers.py KIND [--work N]
 KIND: start_server (one reactorsvc loop in the main thread), workers-N (reactorsvc Server with N
-worker threads, the supervisor handing each connection over), asyncio-N (N threads, each its own
-asyncio loop with its own create_server(reuse_port=True) on one port: asyncio's advice for
-free-threaded CPython). Every kind serves the same asyncio.Protocol: for each message it runs
+worker threads, the supervisor handing each connection over), workers-accept-N (the same with
+accept="workers": each worker accepts on its own SO_REUSEPORT socket, no hand-off), asyncio-N
+(N threads, each its own asyncio loop with its own create_server(reuse_port=True) on one port:
+asyncio's advice for free-threaded CPython). Every kind serves the same asyncio.Protocol: for each message it runs
 `--work N` iterations of a pure-Python loop (0: plain echo), then echoes the message; with
 `--service http`, the daemon's http-hello protocol instead.
 Prints the port on stdout once it accepts; stops on SIGTERM/SIGINT or stdin EOF.
@@ -82,12 +83,15 @@ def main(argv: list[str]) -> int:
         service = args[i + 1]
         del args[i:i + 2]
     if len(args) != 1 or service not in ("echo", "http"):
-        sys.exit("usage: _scaling_servers.py start_server|workers-N|asyncio-N [--work N] [--service echo|http]")
+        sys.exit("usage: _scaling_servers.py start_server|workers-N|workers-accept-N|asyncio-N [--work N] "
+                 "[--service echo|http]")
     kind = args[0]
     _quiet_logs()
     protocol = factory(work, service)
     if kind == "start_server":
         serve_reactorsvc(None, protocol)
+    elif kind.startswith("workers-accept-"):
+        serve_workers(int(kind.split("-")[2]), protocol, accept="workers")
     elif kind.startswith("workers-"):
         serve_workers(int(kind.split("-")[1]), protocol)
     elif kind.startswith("asyncio-"):

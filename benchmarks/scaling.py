@@ -44,7 +44,8 @@ from reactorsvc import EVLOOP_NO_EXIT_ON_EMPTY, EventBase
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVERS = os.path.join(HERE, "_scaling_servers.py")
 LOAD = Config("64 B ping-pong, 50 connections", 50, 64, 1)
-PAIRS = (("workers-1", "workers-2"), ("asyncio-1", "asyncio-2"))
+PAIRS = (("workers-1", "workers-2"), ("workers-accept-1", "workers-accept-2"), ("asyncio-1", "asyncio-2"))
+CHURN_KINDS = ("start_server", "workers-1", "workers-accept-1")  # accept: the per-worker accept mode
 
 
 def calibrate(work_us: float) -> int:
@@ -128,9 +129,10 @@ def bench_load(part: str, work: int, work_us: float, secs: float, warm: float, r
                                 for a, b in zip(raw[one], raw[two]) if a["server_cpu_us_per_rt"] > 0)
         print(f"  {two} / {one}: median {statistics.median(r):.2f}x, rounds "
               f"{', '.join(f'{x:.2f}' for x in r)}; server CPU per round trip {cpu:.2f}x")
-    vs = sorted(paired(raw, "asyncio-2", "workers-2"))
-    print(f"  workers-2 / asyncio-2 (round trips/s): median {statistics.median(vs):.2f}x, "
-          f"rounds {', '.join(f'{x:.2f}' for x in vs)}")
+    for mine in ("workers-2", "workers-accept-2"):
+        vs = sorted(paired(raw, "asyncio-2", mine))
+        print(f"  {mine} / asyncio-2 (round trips/s): median {statistics.median(vs):.2f}x, "
+              f"rounds {', '.join(f'{x:.2f}' for x in vs)}")
 
 
 def measure(srv: ServerProc, service: str, secs: float, warm: float) -> dict:
@@ -164,7 +166,7 @@ def _wrk_latency(out: str, pct: str) -> float:
 
 def bench_churn(secs: float, warm: float, repeats: int) -> None:
     cfg = CONFIGS["churn"]
-    servers = {k: start(k, 0) for k in ("start_server", "workers-1")}
+    servers = {k: start(k, 0) for k in CHURN_KINDS}
     try:
         for srv in servers.values():
             churn(srv, cfg, 0.5, 0.1)

@@ -5,7 +5,7 @@ config, serves until SIGTERM/SIGINT (graceful stop with the configured grace, ex
 
 SIGHUP reloads the file as one transaction: parse and validate it (the same bounded loader
 as `check`), refuse by name a change that needs a restart (workers, processes, dispatch,
-backend, admin),
+accept, backend, admin),
 build every service factory, then let the Server bind every new address before anything
 running changes (Server.replace_listeners). Only when all of that succeeded do the new
 listeners start, the removed ones close (their connections are drained), options of kept listeners
@@ -40,7 +40,7 @@ from .services import make_factory
 
 _log = structlog.get_logger("reactorsvc.daemon")
 # Sections a running Server cannot change: a reload that changes one is refused, by name.
-_RESTART_ONLY = ("workers", "processes", "dispatch", "backend", "admin")
+_RESTART_ONLY = ("workers", "processes", "dispatch", "accept", "backend", "admin")
 
 
 def _listeners(cfg: Config) -> list[tuple]:
@@ -60,7 +60,7 @@ def build_server(cfg: Config, sockets: dict[str, list] | None = None, admin: boo
     child of the master, systemd socket activation); `admin`: whether to serve admin.bind;
     `accept_share`: Server's (a child of the master, whose siblings share the sockets).
     """
-    server = Server(None, workers=cfg.workers, dispatch=cfg.dispatch,
+    server = Server(None, workers=cfg.workers, dispatch=cfg.dispatch, accept=cfg.accept,
                     event_config=event_config_factory(cfg), accept_share=accept_share)
     for name, factory, where, options in _listeners(cfg):
         where = (sockets or {}).get(name) or where
@@ -180,6 +180,6 @@ def run_daemon(cfg: Config, *, config_path: str | None = None, log_format: str |
                           log_level=log_level)
     daemon = Daemon(cfg, config_path, log_format, log_level)
     _log.info("daemon_starting", config=config_path or "<built-in default>", workers=cfg.workers,
-              dispatch=cfg.dispatch, listeners=[f"{lc.name}={lc.bind}" for lc in cfg.listeners],
+              dispatch=cfg.dispatch, accept=cfg.accept, listeners=[f"{lc.name}={lc.bind}" for lc in cfg.listeners],
               admin=cfg.admin.bind)
     return daemon.run()

@@ -37,7 +37,7 @@ import yaml
 from ..base.backends import KNOWN_METHODS
 from ..base.flags import FEATURE_NAMES
 from ..io.options import ListenerOptions
-from ..workers.dispatch import POLICIES
+from ..workers.dispatch import ACCEPT_MODES, POLICIES
 from ..workers.sizing import auto_workers
 from .configvalues import BUILTIN_SERVICES, parse_bind, service_target
 from .yamlpos import (ConfigError, Map, Node, Scalar, describe, parse, read_choice, read_int,
@@ -157,6 +157,7 @@ class Config:
     workers: int = field(default_factory=_default_workers)
     processes: int = 1  # >1: a master process and this many forked children (daemon/master.py)
     dispatch: str = "round_robin"
+    accept: str = "supervisor"  # or "workers": each worker accepts on its own SO_REUSEPORT socket
     backend: BackendConfig = field(default_factory=BackendConfig)
     listeners: list[ListenerConfig] = field(default_factory=list)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
@@ -197,6 +198,11 @@ def load_config_text(text: str, filename: str = "<default>") -> Config:
     check_buildable(cfg)
     lines = cfg.source.lines
     check_transports(filename, cfg.listeners, lines, _is_datagram_service)
+    if cfg.accept == "workers" and cfg.processes != 1:  # the children inherit bound sockets
+        raise ConfigError(filename, lines["accept"], "accept",
+                          f"accept: workers needs processes: 1 (processes is {cfg.processes}: its "
+                          "children share the master's sockets, which cannot be bound once per "
+                          "worker)")
     for i, lc in enumerate(cfg.listeners):
         if lc.datagram and cfg.processes != 1:  # the master binds stream sockets only
             raise ConfigError(filename, lines[f"listeners[{i}].bind"], f"listeners[{i}].bind",
@@ -296,6 +302,7 @@ def _parse_config(fn: str, root: Map) -> Config:
         "processes": lambda f, n, p: _read_count(f, n, p, MAX_PROCESSES,
                                                  lambda: max(1, min(os.cpu_count() or 1, MAX_PROCESSES))),
         "dispatch": lambda f, n, p: read_choice(f, n, p, POLICIES, "dispatch policy"),
+        "accept": lambda f, n, p: read_choice(f, n, p, ACCEPT_MODES, "accept mode"),
         "backend": lambda f, n, p: _parse_backend(f, n, p, lines),
         "listeners": lambda f, n, p: _parse_listeners(f, n, p, lines),
         "logging": lambda f, n, p: LoggingConfig(**_fields(f, n, p, _LOGGING_READERS, lines)),

@@ -6,7 +6,8 @@ key (from ``cfg.source``):
 - the reactor: ``event_config(cfg.backend)`` builds the EventConfig and asks it which backend it
   resolves to (no backend left by ``avoid``/``require``, or the environment's EVENT_NO*, is the
   ReactorError that EventBase() would raise in ``serve``);
-- the workers layer: ``make_policy(cfg.dispatch)``;
+- the workers layer: ``make_policy(cfg.dispatch)`` and ``check_accept(cfg.accept, cfg.dispatch)``
+  (accept: workers takes no dispatch policy but the default);
 - the io layer's name resolution: every TCP bind is resolved as the Listener will resolve it,
   and no two listeners (nor the admin endpoint) may share an address once resolved
   (``localhost:P`` beside ``127.0.0.1:P``);
@@ -22,7 +23,7 @@ from typing import Callable
 
 from ..base import EventConfig
 from ..errors import ReactorError
-from ..workers.dispatch import make_policy
+from ..workers.dispatch import check_accept, make_policy
 from .config import BackendConfig, Config
 from .configvalues import binds_overlap, parse_bind, resolve_bind
 from .services import make_factory, resolve
@@ -62,6 +63,10 @@ def check_buildable(cfg: Config) -> None:
         make_policy(cfg.dispatch)
     except ValueError as exc:
         raise _fail(cfg, "dispatch", str(exc)) from None
+    try:
+        check_accept(cfg.accept, cfg.dispatch)
+    except ValueError as exc:  # ``argument``: the key at fault (dispatch beside accept: workers)
+        raise _fail(cfg, getattr(exc, "argument", "accept"), str(exc)) from None
     _check_binds(cfg)
     _check_services(cfg)
 

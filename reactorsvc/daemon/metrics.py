@@ -26,6 +26,8 @@ _WORKER_METRICS = (
     ("errors", "reactorsvc_worker_errors_total", "counter", "Connections ended by an error."),
     ("tls_handshake_failures", "reactorsvc_worker_tls_handshake_failures_total", "counter",
      "TLS handshakes that failed or timed out."),
+    ("accepts", "reactorsvc_worker_accepts_total", "counter",
+     "Connections this worker accepted itself (accept: workers)."),
 )
 # Keys of Listener.counters(), the listener's own names for its numbers.
 _LISTENER_METRICS = (

@@ -14,6 +14,10 @@ Back-pressure, never a spin:
   Pending clients wait in the backlog meanwhile.
 - ``max_connections``: at that many open connections accepting pauses until ``release()``
   reports one closed (start_server's connections do it themselves; other hooks must call it).
+- ``quota`` (one limit shared with Listeners on other loops, io/quota.py): a slot is taken
+  before each accept(2) and given back when accept finds nothing; refused, accepting pauses
+  until the quota has room again (the limit is the quota's: ``max_connections`` is not applied
+  a second time).
 - ``share`` (sockets shared with sibling processes, io/balance.py): while this process holds
   more than its share, accepting is deferred — re-checked every ``_DEFER_STEP`` s, and after
   ``_DEFER_MAX`` s one batch is accepted anyway, so a connection no sibling takes (a sibling
@@ -40,6 +44,7 @@ from ..errors import ReactorError
 from .balance import AcceptShare
 from .connection import Connection, check_stream_socket
 from .options import ListenerOptions
+from .quota import ConnectionQuota
 from .sockets import bind_tcp, bind_unix, remove_unix_path
 
 __all__ = ["Listener", "start_server"]
@@ -87,13 +92,16 @@ class Listener:
     the three keywords build one when it is not given. ``set_options()`` changes them later.
     ``share``: this process's AcceptShare when sibling processes accept on the same sockets
     (the connections spread evenly; see the module docstring); None alone (accepts batch).
+    ``quota``: a ConnectionQuota shared with Listeners on other loops, which then holds the
+    connection limit instead of ``max_connections`` (see the module docstring).
     Construction is thread-safe; see the module docstring for the other methods.
     """
 
     def __init__(self, base: EventBase, where: Any, on_accept: AcceptHook, *, backlog: int = 1024,
                  reuse_port: bool = False, max_connections: int | None = None,
                  accept_batch: int = 64, paused: bool = False,
-                 options: ListenerOptions | None = None, share: AcceptShare | None = None) -> None:
+                 options: ListenerOptions | None = None, share: AcceptShare | None = None,
+                 quota: ConnectionQuota | None = None) -> None:
         if not isinstance(base, EventBase):
             raise TypeError(f"base must be an EventBase, not {type(base).__name__}")
         if not callable(on_accept):
@@ -107,10 +115,13 @@ class Listener:
         check_bool(paused, "paused")
         if share is not None and not isinstance(share, AcceptShare):
             raise TypeError(f"share must be an AcceptShare or None, not {type(share).__name__}")
+        if quota is not None and not isinstance(quota, ConnectionQuota):
+            raise TypeError(f"quota must be a ConnectionQuota or None, not {type(quota).__name__}")
         self.options = options
         self._base = base
         self._on_accept = on_accept
-        self._max = options.max_connections
+        self._quota = quota
+        self._max = None if quota is not None else options.max_connections
         self._batch = accept_batch
         self._backoff_timer = Event.timer(base, self._on_backoff_timer)  # fails on a freed base
         self._share = share
@@ -168,6 +179,7 @@ class Listener:
 
     def _on_readable(self, fd: int, what: int, lsock: socket.socket) -> None:
         accept = lsock.accept
+        quota = self._quota
         override, self._override = self._override, False
         for _ in range(self._batch):
             if self._closed:
@@ -175,14 +187,22 @@ class Listener:
             if self._share is not None and not override and self._share.ahead():
                 self._defer()
                 return
+            if quota is not None and not quota.take(self._quota_waiter):
+                self._full = True   # _quota_freed (posted by the quota's waiter) clears it
+                self._update_interest()
+                return
             try:
                 sock, addr = accept()
             except (BlockingIOError, InterruptedError):
+                if quota is not None:
+                    quota.give()
                 if self._in_burst:  # caught up with the backlog: the overload is over
                     self._in_burst = False
                     _log.info("accept_resumed", addresses=self.addresses, failures=self._emfile)
                 return
             except OSError as exc:
+                if quota is not None:
+                    quota.give()
                 if exc.errno in _TRANSIENT:
                     continue
                 self._accept_failed(exc)
@@ -208,6 +228,8 @@ class Listener:
             self._open -= 1
             if self._share is not None:
                 self._share.closed()
+            if self._quota is not None:
+                self._quota.give()
             sock.close()
 
     def _defer(self) -> None:
@@ -249,9 +271,12 @@ class Listener:
     def release(self) -> None:
         """One connection accepted here has ended: under max_connections, accept again.
 
-        Thread-safe (the count changes in the loop thread, on its next pass). Call it once per
-        connection handed to ``on_accept`` (start_server does it for you).
+        Thread-safe (the count changes in the loop thread, on its next pass; a quota's slot is
+        given back at once, so a Listener whose loop has died still frees its share). Call it
+        once per connection handed to ``on_accept`` (start_server does it for you).
         """
+        if self._quota is not None:
+            self._quota.give()
         try:
             self._base.call_soon_threadsafe(self._released)
         except ReactorError:
@@ -261,7 +286,19 @@ class Listener:
         self._open -= 1
         if self._share is not None:
             self._share.closed()
-        if self._full and self._open < self._max:
+        if self._full and self._max is not None and self._open < self._max:
+            self._full = False
+            self._update_interest()
+
+    def _quota_waiter(self) -> None:
+        """Any thread (the quota's give()): the quota has room; resume in the loop thread."""
+        try:
+            self._base.call_soon_threadsafe(self._quota_freed)
+        except ReactorError:
+            pass  # the base is gone: nothing left to resume
+
+    def _quota_freed(self) -> None:
+        if self._full and not self._closed:
             self._full = False
             self._update_interest()
 
@@ -278,6 +315,8 @@ class Listener:
             for sock in self._sockets:
                 sock.listen(options.backlog)
         self.options = options
+        if self._quota is not None:
+            return  # the limit is the quota's (its owner sets it); a full Listener waits on it
         self._max = options.max_connections
         full = self._max is not None and self._open >= self._max
         if full != self._full:

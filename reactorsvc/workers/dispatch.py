@@ -1,4 +1,10 @@
-"""Dispatch policies: which worker gets the next accepted connection.
+"""Dispatch policies: which worker gets the next accepted connection; accept modes.
+
+Accept modes (``Server(accept=...)``, the daemon's ``accept`` key):
+- supervisor (the default): the supervisor thread accepts and hands each connection to the
+  worker the policy picks.
+- workers: each worker accepts on its own SO_REUSEPORT socket and serves what it accepted
+  (workers/peraccept.py); the kernel picks the worker, so no policy applies.
 
 A policy is a callable pick(workers, peer) -> index, called only in the supervisor thread.
 - round_robin: each worker in turn.
@@ -13,7 +19,10 @@ from __future__ import annotations
 import zlib
 from typing import Callable, Sequence
 
+from .._checks import BadArgumentValue
+
 POLICIES = ("round_robin", "least_connections", "hash")
+ACCEPT_MODES = ("supervisor", "workers")
 
 
 class RoundRobin:
@@ -57,3 +66,19 @@ def make_policy(name: str) -> Callable[[Sequence, object], int]:
     if name == "hash":
         return PeerHash()
     raise ValueError(f"dispatch: unknown policy {name!r}; known: {', '.join(POLICIES)}")
+
+
+def check_accept(accept: object, dispatch: str, share: object = None) -> str:
+    """``accept`` if it is an accept mode that goes with ``dispatch`` and ``share``; otherwise a
+    ValueError whose ``argument`` names the offending one ("accept", "dispatch", "accept_share")."""
+    if accept not in ACCEPT_MODES:
+        raise BadArgumentValue("accept", f"accept: unknown mode {accept!r}; known: "
+                                         f"{', '.join(ACCEPT_MODES)}")
+    if accept == "workers" and dispatch != "round_robin":
+        raise BadArgumentValue("dispatch", f"dispatch {dispatch!r} needs accept: supervisor (with "
+                                           "accept: workers the kernel picks the worker, by a hash "
+                                           "of the connection's addresses)")
+    if accept == "workers" and share is not None:
+        raise BadArgumentValue("accept_share", "accept_share needs accept='supervisor' (sibling "
+                                               "processes share the supervisor's sockets)")
+    return accept

@@ -28,7 +28,7 @@ from ..errors import ReactorError
 from ..io.balance import AcceptShare
 from ..io.connection import call_drain_hook
 from ..io.options import ListenerOptions
-from .dispatch import make_policy
+from .dispatch import check_accept, make_policy
 from .sizing import gil_enabled
 from .supervisor import ListenerSpec, Supervisor
 
@@ -72,6 +72,14 @@ class Server:
     `accept_share`: this process's AcceptShare when sibling processes accept on the same
     sockets (the children of `processes: N`): the listeners keep about their share of the
     connections (io/balance.py) instead of taking whole bursts.
+    `accept`: "supervisor" (the default: the supervisor thread accepts and hands each
+    connection to a worker, by `dispatch`) or "workers": every TCP listener is bound once per
+    worker with SO_REUSEPORT and each worker accepts and serves on its own loop, the kernel
+    spreading the connections (a non-default `dispatch`, or `accept_share`, is a ValueError).
+    Unix-socket and `sockets=` listeners cannot be bound once per worker and keep the hand-off
+    (stats()["listeners"][name] carries "accept": "workers" for the others). Everything else holds in both modes:
+    max_connections is server-wide (one lock-protected count), stop() closes every worker's
+    listening socket before the drain, replace_listeners() stays a transaction.
     start(), stop(), stats(), add_listener() and remove_listener() are thread-safe.
     """
 
@@ -80,9 +88,11 @@ class Server:
                  backlog: int = 1024, max_connections: int | None = None,
                  idle_timeout: float | None = None, sockets: Iterable[socket.socket] | None = None,
                  reuse_port: bool = False, event_config: Callable[[], EventConfig | None] | None = None,
-                 ssl: Any = None, accept_share: AcceptShare | None = None) -> None:
+                 ssl: Any = None, accept_share: AcceptShare | None = None,
+                 accept: str = "supervisor") -> None:
         nworkers = check_int(workers if workers is not None else (os.cpu_count() or 1), "workers", 1)
         make_policy(dispatch)  # ValueError naming the known policies
+        self._accept = check_accept(accept, dispatch, accept_share)
         if event_config is not None and not callable(event_config):
             raise TypeError("event_config must be a callable returning an EventConfig")
         self._nworkers = nworkers
@@ -268,7 +278,8 @@ class Server:
         with self._state_lock:
             if self._state != "new":
                 raise ReactorError(f"start() on a server that is {self._state}")
-            sup = Supervisor(self._nworkers, self._dispatch, self._make_config, self._share)
+            sup = Supervisor(self._nworkers, self._dispatch, self._make_config, self._share,
+                             self._accept)
             try:
                 for spec in self._pending:
                     sup.add_listener(spec)
@@ -285,7 +296,8 @@ class Server:
             sup.start_workers()
             self._state = "running"
         _log.info("server_started", backend=sup.base.method, workers=self._nworkers, gil=gil_enabled(),
-                  dispatch=self._dispatch, listeners={n: l.addresses for n, l in sup.listeners.items()})
+                  dispatch=self._dispatch, accept=self._accept,
+                  listeners={n: l.addresses for n, l in sup.listeners.items()})
         if self.on_started is not None:
             self.on_started()
         if own_thread:
@@ -303,6 +315,7 @@ class Server:
         self._admin_listeners.clear()
         for name in list(sup.listeners):
             sup.remove_listener(name)
+        sup.sweep_listeners()
         for w in sup.workers:
             w.base.free()
         sup.base.free()
@@ -447,6 +460,7 @@ class Server:
             for w in list(sup.workers):
                 w.join(5.0)
                 w.free()
+            sup.sweep_listeners()   # a member a worker never got to close (it died meanwhile)
             self._in_supervisor(self._close_admin)
         except Exception:
             _log.error("stop_failed", exc_info=True)
@@ -488,7 +502,13 @@ class Server:
     def stats(self) -> dict:
         """{"workers": [per-worker counters], "supervisor": {accepts, handoffs, rejected, ...},
         "listeners": {name: Listener.counters() (accepts, rejected, accept_pauses, emfile,
-        accept_errors, open)}} for the listeners open now."""
+        accept_errors, open)}} for the listeners open now.
+
+        The supervisor's accepts and handoffs count what went through its thread (with
+        accept="workers": only the Unix-socket and inherited-socket listeners); each worker's
+        "accepts" counts the connections it accepted itself. A listener bound once per worker
+        (accept="workers") has its members' counters summed, plus "accept": "workers" and
+        "accepts_per_worker"; a handed-off listener's entry is as it always was."""
         sup = self._sup
         if sup is None:
             return {"workers": [], "supervisor": {}, "listeners": {}}

@@ -6,10 +6,17 @@ Worker.handoff() — a cross-thread Event.add() on that worker's base. max_conne
 Listener's: accepting pauses at the limit and resumes when a worker reports a close.
 A worker that dies is replaced here, in this thread.
 
+With accept="workers" a TCP listener is a WorkerListeners instead (workers/peraccept.py): bound
+once per worker, each worker accepting and serving on its own base, nothing passing through
+this thread; a Unix path or inherited sockets cannot be bound once per worker, so those
+listeners keep the hand-off (the ``listener_started`` line names each one's ``accept``).
+
 Shared state (docs/threads.md): every attribute here is written only by the supervisor thread
 (or by the thread that builds the Supervisor, before any other thread runs). Other threads
 (Server.stats(), addresses, the stop thread) read the counters as single int loads and copy
 `workers` / `listeners` with list(), one atomic operation on a list or dict on every build.
+A route's `spec` is read by worker threads too (the accept hook of a WorkerListeners member):
+one attribute load of a value the supervisor thread replaces whole on a reload.
 """
 
 from __future__ import annotations
@@ -24,7 +31,8 @@ from ..base import EventBase, EventConfig
 from ..io.balance import AcceptShare
 from ..io.listener import Listener
 from ..io.options import ListenerOptions
-from .dispatch import make_policy
+from .dispatch import check_accept, make_policy
+from .peraccept import WorkerListeners, is_tcp_address
 from .worker import Worker
 
 _log = structlog.get_logger("reactorsvc.workers")
@@ -63,18 +71,21 @@ class Supervisor:
     """Owns the supervisor base, the listeners and the worker pool (see module doc)."""
 
     def __init__(self, nworkers: int, dispatch: str, make_config: Callable[[], EventConfig | None],
-                 share: AcceptShare | None = None) -> None:
+                 share: AcceptShare | None = None, accept: str = "supervisor") -> None:
+        check_accept(accept, dispatch, share)
+        self.accept = accept
         self._make_config = make_config
         self._share = share   # the Listeners': sibling processes accept on the same sockets
         self._policy = make_policy(dispatch)
         self.base = EventBase(make_config())
-        self.listeners: dict[str, Listener] = {}
+        self.listeners: dict[str, Listener | WorkerListeners] = {}
         self.specs: dict[str, ListenerSpec] = {}
         self._routes: dict[str, _Route] = {}    # supervisor thread only, as the two above
         self.workers: list[Worker] = [self._new_worker(i) for i in range(nworkers)]
         # Written by the supervisor thread only; stats() reads them from any thread.
         self.accepts = self.handoffs = self.rejected = self.errors = self.worker_restarts = 0
         self._closed_pauses = 0  # accept pauses of listeners since removed
+        self._unconfirmed: list[WorkerListeners] = []  # close not confirmed: swept at the end
         self.accepting = True
         self.on_close: Callable[[], Any] | None = None   # the Server's drain watcher
 
@@ -98,9 +109,15 @@ class Supervisor:
     def _bind(self, spec: ListenerSpec, paused: bool) -> _Route:
         route = _Route(spec)
         try:
-            route.listener = Listener(self.base, spec.where,
-                                      lambda sock, addr: self._on_accept(route, sock, addr),
-                                      options=spec.options, paused=paused, share=self._share)
+            if self.accept == "workers" and is_tcp_address(spec.where):
+                route.listener = WorkerListeners(spec.where, spec.options, self.workers,
+                                                 lambda w, m: self._worker_hook(route, w, m))
+                if not paused:
+                    route.listener.resume()
+            else:
+                route.listener = Listener(self.base, spec.where,
+                                          lambda sock, addr: self._on_accept(route, sock, addr),
+                                          options=spec.options, paused=paused, share=self._share)
         except Exception as exc:
             raise _named(exc, spec.name)
         return route
@@ -109,13 +126,15 @@ class Supervisor:
         self._routes[route.spec.name] = route
         self.listeners[route.spec.name] = route.listener
         self.specs[route.spec.name] = route.spec
-        _log.info("listener_started", listener=route.spec.name, addresses=route.listener.addresses)
+        _log.info("listener_started", listener=route.spec.name, addresses=route.listener.addresses,
+                  accept="workers" if isinstance(route.listener, WorkerListeners) else "supervisor")
 
     def remove_listener(self, name: str) -> None:
         """Stop accepting on `name`; its open connections are left alone."""
         listener = self.listeners.pop(name)
         self._routes.pop(name, None)
-        listener.close()
+        if listener.close() is False:   # a WorkerListeners whose worker did not answer in time
+            self._unconfirmed.append(listener)
         self._closed_pauses += listener.counters()["accept_pauses"]
         self.specs.pop(name, None)
         _log.info("listener_closed", listener=name)
@@ -167,8 +186,10 @@ class Supervisor:
                 self._register(route)
                 route.listener.resume()
             else:
-                route.listener.set_options(spec.options)
+                # The spec first: a per-worker listener's limit takes effect at once in the
+                # worker threads, and what they accept from then on must get the new spec.
                 route.spec = spec
+                route.listener.set_options(spec.options)
                 self._routes[spec.name] = route
                 self.listeners[spec.name] = route.listener
                 self.specs[spec.name] = spec
@@ -185,6 +206,13 @@ class Supervisor:
             self._share.leave()   # the siblings stop waiting for this process to take its share
         for name in list(self.listeners):
             self.remove_listener(name)
+
+    def sweep_listeners(self) -> None:
+        """Every worker's loop has ended: close any member socket a worker never got to."""
+        for group in self._unconfirmed + [lst for lst in self.listeners.values()
+                                          if isinstance(lst, WorkerListeners)]:
+            group.close_now()
+        self._unconfirmed.clear()
 
     # -- accept and hand off -------------------------------------------------------------------
 
@@ -207,10 +235,19 @@ class Supervisor:
             self.errors += 1
             raise  # the Listener closes the socket and counts it as rejected
 
+    def _worker_hook(self, route: _Route, worker: Worker, member: Any) -> Callable:
+        """The accept hook of ``worker``'s member of a WorkerListeners: runs in that worker's
+        thread and serves the socket there (the route's spec: a reload may replace it)."""
+        def on_accept(sock: socket.socket, addr: Any) -> None:
+            worker.accepted(sock, _Handoff(route.spec, route.listener, member.listener))
+        return on_accept
+
     def _conn_closed(self, worker: Worker, handoff: Any) -> None:
         """A worker thread: one connection ended."""
-        if handoff is not None and handoff.listener is not None:
-            handoff.listener.release()
+        if handoff is not None:
+            releaser = handoff.member or handoff.listener
+            if releaser is not None:
+                releaser.release()
         if self.on_close is not None:
             self.on_close()
 
@@ -229,6 +266,9 @@ class Supervisor:
         fresh = self._new_worker(dead.index)
         dead.join(5.0)  # it is ending: on_death was its last act
         fresh.inherit_counters(dead)
+        for listener in list(self.listeners.values()):
+            if isinstance(listener, WorkerListeners):
+                listener.replace_worker(dead.index, fresh)
         self.workers[dead.index] = fresh
         fresh.start()
         self.worker_restarts += 1
@@ -257,7 +297,8 @@ class _Handoff:
     """What travels with an accepted socket to its worker."""
 
     spec: ListenerSpec
-    listener: Listener | None
+    listener: Listener | WorkerListeners | None   # what a reload retiring it drains by
+    member: Listener | None = None   # accept="workers": the worker's Listener to release()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.spec, name)

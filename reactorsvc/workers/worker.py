@@ -8,8 +8,13 @@ in this thread, connection_made first. No event is registered for the hand-off i
 earlier one-shot EV_WRITE event cost an epoll_ctl ADD and DEL and a base-lock round trip per
 connection: benchmarks/scaling.py churn).
 
+With ``Server(accept="workers")`` the worker also accepts: each TCP listener has one Listener
+per worker on that worker's base (workers/peraccept.py), whose accept hook calls
+``accepted()`` here, in this thread: the connection starts at once, with no inbox, post or
+supervisor on its path.
+
 Shared state and its rule (docs/threads.md lists every one):
-- `handed`: written only by the supervisor thread (handoff()); `received`, `errors`,
+- `handed`: written only by the supervisor thread (handoff()); `received`, `accepts`, `errors`,
   `connections_total`: written only by this worker's thread. Others read them (one int load).
 - `_inbox`: a deque; the supervisor appends, this thread pops: each a single atomic deque
   operation on every build.
@@ -48,6 +53,7 @@ class Worker:
         self._inbox: deque = deque()    # (sock, handoff): supervisor appends, this thread pops
         self.handed = 0            # written by the supervisor thread only
         self.received = 0          # this worker's thread only, like the counters below
+        self.accepts = 0           # connections this worker accepted itself (accept="workers")
         self.connections_total = 0
         self.errors = 0
         self.tls_handshake_failures = 0   # this worker's thread only
@@ -131,11 +137,19 @@ class Worker:
                 sock, spec = inbox.popleft()
             except IndexError:
                 return
-            self._receive(sock, spec)
+            self._serve(sock, spec, True)
 
-    def _receive(self, sock: socket.socket, spec: Any) -> None:
+    def accepted(self, sock: socket.socket, spec: Any) -> None:
+        """This thread (a Listener on this worker's base accepted `sock`): serve it here."""
+        self.accepts += 1
+        self._serve(sock, spec, handed=False)
+
+    def _serve(self, sock: socket.socket, spec: Any, handed: bool) -> None:
+        """Start `sock`'s connection. A handed-over socket bumps `received` only once the
+        connection is in `connections` (or is closed) and before the close is reported, so
+        load() never counts it zero times and a drain waiter sees it gone."""
         if self._stop:
-            self.received += 1
+            self.received += handed
             sock.close()
             self._notify_close(spec)
             return
@@ -146,13 +160,13 @@ class Worker:
         except Exception:
             _log.error("connection_start_failed", worker=self.index, listener=spec.name, exc_info=True)
             self.errors += 1
-            self.received += 1
+            self.received += handed
             sock.close()
             self._notify_close(spec)
             return
         with self._lock:
             self.connections[conn] = spec
-        self.received += 1
+        self.received += handed
         self.connections_total += 1
         if self._draining:  # accepted before the listeners closed, handed over after the drain
             self.base.call_soon(conn.drain)  # after connection_made (queued by start())
@@ -221,6 +235,7 @@ class Worker:
         """Supervisor thread, before this worker starts: carry a dead predecessor's totals
         over, so stats() never go backwards (the dead thread has ended: nothing writes them)."""
         self.connections_total += dead.connections_total
+        self.accepts += dead.accepts
         self.errors += dead.errors
         self.tls_handshake_failures += dead.tls_handshake_failures
         self._bytes_in_closed += dead._bytes_in_closed + sum(c.bytes_in for c in dead.connections)
@@ -242,6 +257,7 @@ class Worker:
             "wakeups": counters["wakeups"],
             "iterations": counters["iterations"],
             "handoffs_in_flight": self.handed - self.received,
+            "accepts": self.accepts,
             "errors": self.errors,
             "tls_handshake_failures": self.tls_handshake_failures,
             "alive": not self.dead and self.thread.is_alive(),

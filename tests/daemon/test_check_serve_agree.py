@@ -43,6 +43,8 @@ VARIANTS = {
     "hash-reuse-port": ("dispatch: hash\n", "  - name: b\n    bind: 127.0.0.1:{p1}\n"
                                             "    service: http-hello\n    reuse_port: true\n", "1"),
     "require-et": ("backend: {{require: [ET]}}\n", "", "1"),
+    "accept-workers": ("accept: workers\n", "  - name: u\n    bind: unix:{tmp}/u.sock\n"
+                                             "    service: discard\n", "1"),
     # defects of issue 12: check passed, serve failed
     "avoid-three": ("backend: {{avoid: [epoll, poll, select]}}\n", "", "1"),
     "early-close-without-epoll": ("backend: {{avoid: [epoll], require: [EARLY_CLOSE]}}\n", "", "1"),
@@ -95,7 +97,7 @@ def test_check_and_serve_agree(daemon, tmp_path, capsys):
             assert d.log_path.read_text() == err, name  # the same line, and nothing else
     accepted = sorted(name for name, (status, _) in checked.items() if status == 0)
     assert accepted == sorted([p.name for p in CONFIG_FILES] + [
-        "plain", "unix-and-options", "hash-reuse-port", "require-et"])
+        "plain", "unix-and-options", "hash-reuse-port", "require-et", "accept-workers"])
 
 
 def test_check_and_serve_refuse_every_loader_error_case_alike(tmp_path, capsys):

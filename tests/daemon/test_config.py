@@ -63,7 +63,7 @@ ERROR_CASES = [
     ("unknown-key-hint", "worker: 2\n" + LISTENER,
      "1: worker: unknown key 'worker'; did you mean 'workers'?"),
     ("unknown-key-list", "colour: red\n" + LISTENER,
-     "1: colour: unknown key 'colour' (valid: workers, processes, dispatch, backend, "
+     "1: colour: unknown key 'colour' (valid: workers, processes, dispatch, accept, backend, "
      "listeners, logging, admin, shutdown)"),
     ("unknown-listener-key", LISTENER + "    backlg: 5\n",
      "5: listeners[0].backlg: unknown key 'backlg'; did you mean 'backlog'?"),
@@ -164,6 +164,14 @@ ERROR_CASES = [
      "hash)"),
     ("dispatch-hint", "dispatch: round-robin\n" + LISTENER,
      "1: dispatch: unknown dispatch policy 'round-robin'; did you mean 'round_robin'?"),
+    ("accept-unknown", "accept: worker\n" + LISTENER,
+     "1: accept: unknown accept mode 'worker'; did you mean 'workers'?"),
+    ("accept-workers-with-a-policy", "accept: workers\ndispatch: least_connections\n" + LISTENER,
+     "2: dispatch: dispatch 'least_connections' needs accept: supervisor (with accept: workers "
+     "the kernel picks the worker, by a hash of the connection's addresses)"),
+    ("accept-workers-with-processes", "processes: 2\naccept: workers\n" + LISTENER,
+     "2: accept: accept: workers needs processes: 1 (processes is 2: its children share the "
+     "master's sockets, which cannot be bound once per worker)"),
     ("backend-avoid-unknown", "backend:\n  avoid: [poll, epol]\n" + LISTENER,
      "2: backend.avoid[1]: unknown backend 'epol'; did you mean 'epoll'?"),
     ("backend-avoid-not-list", "backend:\n  avoid: epoll\n" + LISTENER,
@@ -448,6 +456,7 @@ def test_default_config_values():
     assert cfg.admin.bind == "127.0.0.1:9100"
     assert cfg.workers == auto_workers(256)
     assert (cfg.dispatch, cfg.logging.level, cfg.logging.format) == ("round_robin", "info", "auto")
+    assert cfg.accept == "supervisor"
     assert cfg.shutdown.grace == 10.0
 
 
@@ -473,8 +482,8 @@ def test_example_files():
 def test_config_to_dict_shape():
     cfg = load_config_text(LISTENER + "    options: {}\n")
     d = config_to_dict(cfg)
-    assert list(d) == ["workers", "processes", "dispatch", "backend", "listeners", "logging",
-                       "admin", "shutdown"]
+    assert list(d) == ["workers", "processes", "dispatch", "accept", "backend", "listeners",
+                       "logging", "admin", "shutdown"]
     assert d["listeners"][0]["write_buffer"] == {"high": 65536, "low": 16384}
     assert d["admin"] == {"bind": None}
     # Plain data only: safe_dump would refuse anything else.

@@ -36,6 +36,7 @@ WORKER_METRICS = {
     "reactorsvc_worker_loop_iterations_total": "counter",
     "reactorsvc_worker_errors_total": "counter",
     "reactorsvc_worker_tls_handshake_failures_total": "counter",
+    "reactorsvc_worker_accepts_total": "counter",
 }
 LISTENER_METRICS = {
     "reactorsvc_listener_open_connections": "gauge",
