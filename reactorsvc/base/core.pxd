@@ -7,6 +7,9 @@ from .evmap cimport IoMap
 from .notify cimport Notifier
 from .timers cimport TimerHeap
 
+# The flags (flags.py) as C constants, so tests of an event's C-int bits stay C operations.
+cdef int EV_CLOSED, EV_FINALIZE, EV_PERSIST, EV_READ, EV_SIGNAL, EV_TIMEOUT, EV_WRITE, _IO
+
 cdef class BaseCore:
     cdef public object method
     cdef public object features

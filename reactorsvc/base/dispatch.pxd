@@ -6,6 +6,9 @@ from .event cimport Event
 from .evmap cimport FdSlot
 from .timers cimport TimerHeap
 
+# The flags (flags.py) as C constants, so tests of C-int bits stay C operations.
+cdef int EV_PERSIST, EV_TIMEOUT, EVLOOP_NO_EXIT_ON_EMPTY, EVLOOP_NONBLOCK, EVLOOP_ONCE, _NO_PRIO
+
 cdef class Dispatcher(BaseCore):
     @cython.locals(once=bint, nonblock=bint, exit_on_empty=bint, timers=TimerHeap, heap=list,
                    slots=dict, locked=bint, cache_time=bint, activeq=list, simple=bint,

@@ -2,6 +2,9 @@
 cimport cython
 from .event cimport Event
 
+# The flags (flags.py) as C constants, so tests of C-int bits stay C operations.
+cdef int EV_CLOSED, EV_ET, EV_READ, EV_WRITE
+
 cdef class FdSlot:
     cdef public list events
     cdef public Py_ssize_t nread
