@@ -24,7 +24,7 @@ def clean_env() -> dict[str, str]:
     """The environment of a user at a shell: not this test run's venv, paths or make."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONWARNINGS",
-                        "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "PYTHON", "VENV",  # make exports its command-line variables
+                        "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "PYTHON", "VENV", "COMPILE",  # make exports its command-line variables
                         "REACTORSVC_COMPILE", "REACTORSVC_PURE")}  # and the build it runs
     venv_bin = str(Path(os.environ["VIRTUAL_ENV"]) / "bin") if "VIRTUAL_ENV" in os.environ else None
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p != venv_bin)
