@@ -1,22 +1,22 @@
-"""The opt-in compiled build of the hot path (reactorsvc/_hotpath.py says how a build is chosen).
+"""The compiled build of the hot path (reactorsvc/_hotpath.py says how a build is chosen).
 
-pyproject.toml holds the project's metadata; this file only adds the Cython extensions, and
-only when `REACTORSVC_COMPILE=1` is set at install time (`REACTORSVC_COMPILE=1 pip install .`,
-`make test COMPILE=1`). Otherwise the install is pure Python: no Cython, no extensions, no
-warning. Opt-in because the untyped compiled build measured slower than the interpreter
-(benchmarks/README.md). The extensions are compiled from the very .py files of the pure build
-(Cython's pure-Python mode; types, if any, in .pxd files beside them), so both builds have one
-source. Cython is a build requirement of the opted-in build only (`setup_requires`, which
-setuptools' PEP 517 backend hands to pip): the default install does not fetch it. Without a C
-compiler, or if Cython fails, the opted-in install goes on with the pure modules and one warning
-says so: a failed compile never fails the install.
+pyproject.toml holds the project's metadata; this file only adds the Cython extensions. By
+default `pip install .` compiles them when a C compiler is present: Cython, a build requirement
+of that build only (`setup_requires`, which setuptools' PEP 517 backend hands to pip), compiles
+the very .py files of the pure build (Cython's pure-Python mode; the types are in the .pxd
+files beside them), so both builds have one source. `REACTORSVC_COMPILE=0` at install time
+installs the pure modules only: no Cython, no extensions, no warning. Without a C compiler, or
+if Cython or the compile fails, the install goes on with the pure modules and one warning says
+so: a failed compile never fails the install.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import sys
+import sysconfig
 
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
@@ -27,7 +27,22 @@ _spec = importlib.util.spec_from_file_location("_reactorsvc_hotpath", os.path.jo
 hotpath = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(hotpath)
 
-COMPILE = os.environ.get("REACTORSVC_COMPILE") == "1"
+def _c_compiler() -> str | None:
+    """The C compiler build_ext would run (CC, else Python's own), if it is on this machine."""
+    cc = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()
+    return shutil.which(cc[0]) if cc else None
+
+
+def _wants_compile() -> bool:
+    if os.environ.get("REACTORSVC_COMPILE") == "0":
+        return False
+    if _c_compiler() is None:
+        if "egg_info" not in sys.argv:  # said once, by the build itself, not by pip's probe
+            _warn("no C compiler: set CC, or install gcc")
+        return False
+    return True
+
+
 _CYTHON = "Cython>=3.1"
 
 _DIRECTIVES = {
@@ -46,8 +61,8 @@ _DIRECTIVES = {
 
 def _warn(reason: str) -> None:
     print(f"WARNING: reactorsvc: the compiled hot path was not built ({reason}); installing the pure "
-          "Python modules only (same behaviour). With a C compiler and Cython>=3.1, reinstall "
-          "with REACTORSVC_COMPILE=1 to get the compiled build.", file=sys.stderr)
+          "Python modules only (same behaviour, slower). With a C compiler and Cython>=3.1, "
+          "reinstall to get the compiled build.", file=sys.stderr)
 
 
 class OptionalBuildExt(build_ext):
@@ -113,5 +128,6 @@ def _extensions() -> list:
         return []
 
 
+COMPILE = _wants_compile()
 setup(ext_modules=_extensions() if COMPILE else [], cmdclass={"build_ext": OptionalBuildExt},
       setup_requires=[_CYTHON] if COMPILE else [])

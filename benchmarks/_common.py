@@ -243,6 +243,7 @@ def positive(name: str, value: int) -> int:
 
 
 def banner(script: str) -> None:
+    import reactorsvc
     from reactorsvc import EventBase
 
     with EventBase() as base:
@@ -250,4 +251,5 @@ def banner(script: str) -> None:
     uv = f"uvloop {uvloop.__version__}" if uvloop is not None else "uvloop: not installed (skipped)"
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"{script}: Python {platform.python_version()} on {platform.machine()}, "
-          f"{os.cpu_count()} CPUs, load average {load}; reactorsvc backend {method}; {uv}")
+          f"{os.cpu_count()} CPUs, load average {load}; reactorsvc backend {method}, "
+          f"{'compiled' if reactorsvc.COMPILED else 'pure'} build; {uv}")

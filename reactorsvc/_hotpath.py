@@ -33,6 +33,7 @@ import warnings
 # The modules compiled when a compiler is present; setup.py builds exactly these.
 HOT_MODULES = (
     "reactorsvc.base.eventbase",
+    "reactorsvc.base.core",
     "reactorsvc.base.dispatch",
     "reactorsvc.base.event",
     "reactorsvc.base.timers",
@@ -51,9 +52,17 @@ def source_path(module: str, root: str = _ROOT) -> str:
 
 
 def source_digest(path: str) -> str:
-    """What a build records about its source (setup.py writes it, select() compares it)."""
+    """What a build records about its source (setup.py writes it, select() compares it): the
+    .py file and the .pxd beside it, if any (its types change the compiled code)."""
+    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
+        digest.update(f.read())
+    try:
+        with open(path[:-3] + ".pxd", "rb") as f:
+            digest.update(b"\0pxd\0" + f.read())
+    except FileNotFoundError:
+        pass
+    return digest.hexdigest()
 
 
 def extension_path(module: str, root: str = _ROOT) -> str | None:

@@ -1,10 +1,11 @@
-"""The two builds of the hot path (reactorsvc/_hotpath.py, setup.py): which one runs, that the
-compiled one is opt-in (REACTORSVC_COMPILE=1 at install time), and that a failed compile or a
-stale extension falls back to the pure modules instead of breaking.
+"""The two builds of the hot path (reactorsvc/_hotpath.py, setup.py): which one runs, that an
+install compiles by default (REACTORSVC_COMPILE=0 at install time opts out), and that a missing
+compiler, a failed compile or a stale extension falls back to the pure modules instead of
+breaking.
 
-The opted-in build itself (about a minute of compiling) is not built here: CI runs this file and
-tests/base in a venv installed with `make test COMPILE=1`, where REACTORSVC_COMPILE=1 is set for
-pytest too and the checks below expect the compiled modules."""
+The compiled build itself (a minute or two of compiling) is not built here: `make test`
+installs it (non-editable, in .venv) and sets REACTORSVC_COMPILE=1 for pytest too, so the
+checks below expect the compiled modules; `make test COMPILE=0` sets 0 and expects pure."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from reactorsvc import _hotpath
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = os.path.dirname(os.path.abspath(reactorsvc.__file__))  # the tree in use: ROOT's or an installed copy
 PURE = os.environ.get("REACTORSVC_PURE") == "1"
-OPTED_IN = os.environ.get("REACTORSVC_COMPILE") == "1"  # make test COMPILE=1 sets it for install and tests
+OPTED_IN = os.environ.get("REACTORSVC_COMPILE") != "0"  # make test COMPILE=0 sets it for install and tests
 
 
 def _compiler_present() -> bool:
@@ -50,8 +51,8 @@ def _probe(env_extra: dict, cwd: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.timeout(10)
 def test_compiled_matches_the_environment():
-    # A default install runs pure; an opted-in one (make test COMPILE=1) on a machine with a C
-    # compiler runs the compiled build, unless REACTORSVC_PURE=1: a silent fallback fails here.
+    # A default install (make test) on a machine with a C compiler runs the compiled build, an
+    # opted-out one (make test COMPILE=0) pure; REACTORSVC_PURE=1 forces pure: a silent fallback fails here.
     expected = OPTED_IN and not PURE and _compiler_present()
     assert reactorsvc.COMPILED is expected, (
         f"COMPILED is {reactorsvc.COMPILED}, REACTORSVC_COMPILE={os.environ.get('REACTORSVC_COMPILE')!r}, "
@@ -100,9 +101,18 @@ def _build_ext(tmp_path, env_extra: dict) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.timeout(30)
-def test_the_default_build_compiles_nothing_and_says_nothing(tmp_path):
-    proc = _build_ext(tmp_path, {})
+def test_compile_0_builds_nothing_and_says_nothing(tmp_path):
+    proc = _build_ext(tmp_path, {"REACTORSVC_COMPILE": "0"})
     assert proc.returncode == 0 and "reactorsvc" not in proc.stderr, proc.stderr  # setuptools may warn of itself
+    lib = tmp_path / "lib"
+    assert not lib.exists() or [p for p in lib.rglob("*") if p.is_file()] == []
+
+
+@pytest.mark.timeout(30)
+def test_no_compiler_installs_the_pure_build_with_one_warning(tmp_path):
+    proc = _build_ext(tmp_path, {"CC": str(tmp_path / "no-such-cc")})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("WARNING: reactorsvc: the compiled hot path was not built (no C compiler") == 1, proc.stderr
     lib = tmp_path / "lib"
     assert not lib.exists() or [p for p in lib.rglob("*") if p.is_file()] == []
 
@@ -111,7 +121,7 @@ def test_the_default_build_compiles_nothing_and_says_nothing(tmp_path):
 def test_a_failed_compile_installs_the_pure_build_with_one_warning(tmp_path):
     if importlib.util.find_spec("Cython") is None:  # the test extra brings it
         pytest.skip("Cython is not installed in this environment")
-    proc = _build_ext(tmp_path, {"REACTORSVC_COMPILE": "1", "CC": "false"})  # a compiler that fails every compile
+    proc = _build_ext(tmp_path, {"CC": "false"})  # a compiler that fails every compile
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.count("WARNING: reactorsvc: the compiled hot path was not built") == 1, proc.stderr
     lib = tmp_path / "lib"

@@ -1,4 +1,5 @@
-"""The loop's phases, as a mixin of EventBase (the phase order is in eventbase.py's docstring).
+"""The loop's phases: Dispatcher, BaseCore's subclass and EventBase's base (the phase order is
+in eventbase.py's docstring).
 
 This is the hot path: attribute lookups are hoisted into locals, activation is inlined, and
 per-event work allocates nothing beyond what the backend returns.
@@ -9,12 +10,13 @@ from __future__ import annotations
 from time import monotonic
 from typing import Any
 
+from .core import BaseCore
 from .flags import EV_PERSIST, EV_TIMEOUT, EVLOOP_NO_EXIT_ON_EMPTY, EVLOOP_NONBLOCK, EVLOOP_ONCE
 
 _NO_PRIO = -1  # no queue is running: no activation pre-empts anything
 
 
-class Dispatcher:
+class Dispatcher(BaseCore):
     """loop() and its phases. Every method here runs in the loop thread with the lock held."""
 
     __slots__ = ()
@@ -59,7 +61,7 @@ class Dispatcher:
             self.n_iterations += 1
             # 3. wait in the backend, lock released, time cache cleared
             backend = self._backend
-            self._now_cache = None
+            self._now_cache = -1.0
             if locked:
                 self._sleeping = True  # from now on a mutator's change must wake us
                 lock.release()
@@ -109,7 +111,6 @@ class Dispatcher:
                 return 0
 
     def _expire_timers_locked(self, now: float) -> None:
-        activate = self._activate_locked
         for ev in self._timers.pop_expired(now):
             ev._timer = None
             if ev._events & EV_PERSIST:
@@ -125,7 +126,7 @@ class Dispatcher:
                     ev._counted = False
                     if not ev._internal:
                         self._nevents -= 1
-            activate(ev, EV_TIMEOUT)
+            self._activate_locked(ev, EV_TIMEOUT)
 
     def _run_single_queue_locked(self, queue) -> int:
         """_run_queue_locked for a base with one priority and no dispatch limits: nothing can
@@ -284,7 +285,7 @@ class Dispatcher:
         now + interval; if that is already past, now + interval."""
         interval = ev._interval
         now = self._clock()
-        run_at = (ev._deadline if res & EV_TIMEOUT and ev._deadline is not None else now) + interval
+        run_at = (ev._deadline if res & EV_TIMEOUT and ev._deadline >= 0.0 else now) + interval
         if run_at < now:
             run_at = now + interval
         self._schedule_locked(ev, run_at, interval)

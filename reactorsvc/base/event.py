@@ -65,7 +65,7 @@ class Event:
         self._priority = base._npriorities // 2
         self._inserted = False
         self._timer: list | None = None
-        self._deadline: float | None = None
+        self._deadline = -1.0  # the timeout's time.monotonic() (read while _timer is set)
         self._interval: float | None = None
         self._active = False
         self._res = 0
@@ -209,7 +209,8 @@ class Event:
         """The bits of `what` the event is pending or active for. ReactorError after free()."""
         if self._freed:
             raise ReactorError("event used after free()")
-        return self._pending_bits() & what
+        with self._base._lock:  # the loop thread rewrites _res (an object) as it runs
+            return self._pending_bits() & what
 
     def _pending_bits(self) -> int:
         flags = 0
@@ -245,7 +246,8 @@ class Event:
         self._freed = True
 
     def __repr__(self) -> str:
-        state = "freed" if self._freed else f"pending={self._pending_bits():#x}"
+        with self._base._lock:
+            state = "freed" if self._freed else f"pending={self._pending_bits():#x}"
         return (f"<Event fd={self._fd} events={self._events:#x} {state} "
                 f"priority={self._priority} callback={getattr(self._callback, '__qualname__', self._callback)}>")
 

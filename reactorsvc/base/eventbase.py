@@ -15,9 +15,9 @@ Thread contract: every public method may be called from any thread (unless the b
 made with EVENT_BASE_FLAG_NOLOCK); calls that change what a sleeping loop waits for wake it
 through the notifier. Methods ending in `_locked` expect the base lock held.
 
-Lock and wake-up protocol (libevent's event_add_nolock_ and its notify result): a `_locked`
-mutator changes state and returns wake: bool, whether a loop waiting in another thread must
-see the change; the public method releases the lock, then calls `_wake()`, the one wake-up.
+The base's slots and its `_locked` event bookkeeping (with the lock and wake-up protocol) are
+in core.py (BaseCore); the loop's phases in dispatch.py (Dispatcher); reinit()/free() in
+lifecycle.py; error reports in reporting.py. EventBase is their composition plus this API.
 """
 
 from __future__ import annotations
@@ -38,15 +38,15 @@ from .config import EventConfig, check_int, check_seconds
 from . import event as _event_module
 from .event import Event, _check_timeout
 from .evmap import IoMap, SignalMap
-from .flags import (_ALL_LOOP_FLAGS, EV_CLOSED, EV_FINALIZE, EV_PERSIST, EV_READ, EV_SIGNAL,
+from .flags import (_ALL_LOOP_FLAGS, EV_CLOSED, EV_PERSIST, EV_READ, EV_SIGNAL,
                     EV_TIMEOUT, EV_WRITE, EVENT_BASE_FLAG_IGNORE_ENV, EVENT_BASE_FLAG_NO_CACHE_TIME,
                     EVENT_BASE_FLAG_NOLOCK)
 from .dispatch import Dispatcher
-from .lifecycle import Finalizer, Lifecycle, live_bases
+from .lifecycle import Lifecycle, live_bases
 from .notify import Notifier
 from .reporting import Reporting
-from .signals import SignalSource, _require_main_thread
-from .timers import CommonTimeout, TimerHeap
+from .signals import SignalSource
+from .timers import TimerHeap
 
 _log = structlog.get_logger("reactorsvc.base")
 _IO = EV_READ | EV_WRITE | EV_CLOSED
@@ -56,16 +56,7 @@ _MAX_PRIORITIES = 256
 class EventBase(Dispatcher, Lifecycle, Reporting):
     """A reactor: register Events, then loop() dispatches their callbacks. See module doc."""
 
-    # Slots, not a __dict__: the loop reads and writes these on every pass, and slot access
-    # is cheaper (−5 % instructions per chain callback, −7 % per active one: icount.py).
-    __slots__ = ("method", "features", "n_callbacks", "n_iterations", "n_wakeups",
-                 "_backend", "_flags", "_locked", "_cache_time", "_lock", "_cond", "_io",
-                 "_sigmap", "_sigsrc", "_sig_ev", "_timers", "_npriorities", "_activeq",
-                 "_nactive", "_deferred", "_nevents", "_running", "_current", "_waiters",
-                 "_break", "_exit", "_continue", "_running_prio", "_got_break", "_got_exit",
-                 "_now_cache", "_max_callbacks", "_max_interval", "_limit_prio", "_freed",
-                 "_needs_reinit", "_notifier", "_notify_ev", "_exception_handler", "_sleeping",
-                 "__weakref__")
+    __slots__ = ()  # BaseCore holds them
 
     def __init__(self, config: EventConfig | None = None) -> None:
         if config is None:
@@ -93,7 +84,7 @@ class EventBase(Dispatcher, Lifecycle, Reporting):
         self._nactive = 0
         self._deferred: deque = deque()
         self._nevents = 0
-        self._running: int | None = None
+        self._running = 0  # the loop thread's get_ident() while loop() runs, else 0
         # True while the loop waits in the backend with the lock released: set and cleared
         # by the loop thread with the lock held, read by mutators holding it.
         self._sleeping = False
@@ -102,7 +93,7 @@ class EventBase(Dispatcher, Lifecycle, Reporting):
         self._break = self._exit = self._continue = False
         self._running_prio = -1  # the priority of the queue being run; -1 between passes
         self._got_break = self._got_exit = False
-        self._now_cache: float | None = None
+        self._now_cache = -1.0  # now() cached for this pass; -1.0: not cached
         self._max_callbacks = config.max_dispatch_callbacks
         self._max_interval = config.max_dispatch_interval
         self._limit_prio = config.limit_callbacks_after_prio
@@ -120,15 +111,13 @@ class EventBase(Dispatcher, Lifecycle, Reporting):
 
     # -- construction helpers -------------------------------------------------------------
 
-    def _internal_event_locked(self, fd: int, callback: Callable) -> tuple[Event, bool]:
-        """A persistent EV_READ event of the base's own (not counted); (event, wake)."""
-        ev = Event(self, fd, EV_READ | EV_PERSIST, callback)
-        ev._internal = True
-        ev._priority = 0
-        return ev, self._add_locked(ev, None)
-
     def _make_notifiable(self) -> None:
-        self._notifier = Notifier()
+        # After fork, reinit() renews the notifier's fds in place: the object stays the one
+        # _wake() reads without the lock (core.py's module docstring).
+        if self._notifier is None:
+            self._notifier = Notifier()
+        else:
+            self._notifier.reopen()
         with self._lock:  # no loop runs yet (construction, reinit): nothing to wake
             self._notify_ev, _ = self._internal_event_locked(self._notifier.read_fd,
                                                              self._drain_notifier)
@@ -136,12 +125,6 @@ class EventBase(Dispatcher, Lifecycle, Reporting):
     def _drain_notifier(self, fd: int, what: int, arg: Any) -> None:
         self.n_wakeups += 1
         self._notifier.drain()
-
-    def _check_usable(self) -> None:
-        if self._freed:
-            raise ReactorError("EventBase used after free()")
-        if self._needs_reinit:
-            raise ReactorError("this EventBase was inherited across fork(): call reinit() in the child first")
 
     def __enter__(self) -> EventBase:
         return self
@@ -151,175 +134,6 @@ class EventBase(Dispatcher, Lifecycle, Reporting):
 
     def __repr__(self) -> str:
         return f"<EventBase method={self.method} events={self._nevents} active={self._nactive}>"
-
-    # -- event bookkeeping (lock held) ----------------------------------------------------
-
-    def _recount_locked(self, ev: Event) -> None:
-        counted = ev._inserted or ev._timer is not None
-        if counted != ev._counted:
-            ev._counted = counted
-            if not ev._internal:
-                self._nevents += 1 if counted else -1
-
-    def _add_locked(self, ev: Event, timeout: float | None) -> bool:
-        """Register ev (and its timeout); True when a sleeping loop must be woken: the
-        caller calls _wake() after releasing the lock, so the loop does not wake only to
-        block on it."""
-        notify = False
-        if ev._events & (_IO | EV_SIGNAL) and not ev._inserted:
-            if ev._events & EV_SIGNAL:
-                notify = self._signal_add_locked(ev)
-            else:
-                notify = self._io.add(ev)
-            ev._inserted = True
-        if timeout is not None:
-            if ev._events & EV_PERSIST:
-                ev._interval = timeout
-            if ev._active and ev._res & EV_TIMEOUT:
-                # Rescheduling a timeout that fired but has not run yet: that run is void.
-                self._deactivate_locked(ev)
-            # self._clock() and, below, self._recount_locked(ev), inlined: the two calls cost
-            # 2.5 % of a timer's create + add + fire (benchmarks/icount.py, timers).
-            now = self._now_cache
-            if now is None:
-                now = monotonic()
-            notify |= self._schedule_locked(ev, now + timeout, timeout)
-        counted = ev._inserted or ev._timer is not None
-        if counted != ev._counted:
-            ev._counted = counted
-            if not ev._internal:
-                self._nevents += 1 if counted else -1
-        return notify
-
-    def _schedule_locked(self, ev: Event, deadline: float, timeout: float) -> bool:
-        """(Re)schedule ev's timeout (a CommonTimeout goes to its FIFO); True when it became
-        the earliest deadline. The caller recounts."""
-        timers = self._timers
-        if ev._timer is not None:
-            timers.cancel(ev._timer)
-        earliest = timers.next_deadline()
-        queue = timeout.queue if type(timeout) is CommonTimeout else None
-        ev._timer = timers.schedule(deadline, ev, queue)
-        ev._deadline = deadline
-        return earliest is None or deadline < earliest
-
-    def _remove_timer_locked(self, ev: Event) -> bool:
-        """Cancel ev's timeout; wake when it was the earliest deadline."""
-        entry = ev._timer
-        if entry is None:
-            return False
-        earliest = self._timers.next_deadline() == entry[0]
-        self._timers.cancel(entry)
-        ev._timer = None
-        return earliest
-
-    def _deactivate_locked(self, ev: Event) -> None:
-        self._activeq[ev._priority].remove(ev)
-        ev._active = False
-        ev._res = 0
-        self._nactive -= 1
-
-    def _del_locked(self, ev: Event, keep_active: bool = False) -> bool:
-        """Unregister ev; True when a sleeping loop must be woken (the last event or the
-        earliest timer went away): the caller calls _wake() after releasing the lock."""
-        if ev._inserted and ev._events & EV_SIGNAL:
-            _require_main_thread("delete")
-        earliest = self._remove_timer_locked(ev)
-        if ev._active and not keep_active:
-            self._deactivate_locked(ev)
-        if ev._inserted:
-            ev._inserted = False
-            if ev._events & EV_SIGNAL:
-                self._signal_del_locked(ev)
-            else:
-                self._io.remove(ev)
-        ev._interval = None
-        if not keep_active:
-            ev._ncalls = 0  # a signal event's remaining runs are cancelled (libevent's pncalls)
-        was_counted = ev._counted
-        self._recount_locked(ev)
-        return earliest or (was_counted and not self._nevents)
-
-    def _activate_locked(self, ev: Event, res: int, ncalls: int = 1) -> bool:
-        """Queue ev to run with `res`; True when a loop waiting in its backend must be woken
-        (only while _sleeping: never from the loop thread, the hot case)."""
-        if ev._finalizing:
-            return False
-        if ev._active:
-            ev._res |= res
-            ev._ncalls += ncalls if ev._events & EV_SIGNAL else 0
-            return False
-        if ev._priority < self._running_prio:
-            self._continue = True  # a better priority pre-empts the queue now running
-        try:
-            queue = self._activeq[ev._priority]
-        except IndexError:  # created before priority_init() lowered the count
-            ev._priority = self._npriorities - 1
-            queue = self._activeq[ev._priority]
-        ev._active = True
-        ev._res = res
-        ev._ncalls = ncalls
-        queue.append(ev)
-        self._nactive += 1
-        return self._sleeping
-
-    def _wake(self) -> None:
-        """The one wake-up: notify the loop if it runs in another thread (coalesced).
-
-        Lock protocol: a `_locked` mutator returns whether its change matters to a waiting
-        loop (wake: bool); only the public method calls this, after releasing the lock, so
-        the woken loop does not block on the lock it still holds. Lock-free.
-        """
-        running = self._running
-        if running is not None and running != get_ident() and self._notifier is not None:
-            self._notifier.notify()
-
-    def _wait_callback_locked(self, ev: Event) -> None:
-        """Block until ev's running callback returns (never in the loop thread)."""
-        if self._current is not ev or self._running == get_ident() or ev._events & EV_FINALIZE:
-            return
-        if not self._locked:
-            return
-        self._waiters += 1
-        try:
-            while self._current is ev:
-                self._cond.wait()
-        finally:
-            self._waiters -= 1
-
-    def _defer_locked(self, fn: Callable, args: tuple) -> bool:
-        """Queue a finalize() callback; wake: always (the loop must run it)."""
-        self._deferred.append(Finalizer((fn, args)))
-        return True
-
-    def _clock(self) -> float:
-        cached = self._now_cache
-        return cached if cached is not None else monotonic()
-
-    # -- signals ----------------------------------------------------------------------------
-
-    def _signal_add_locked(self, ev: Event) -> bool:
-        """Watch ev's signal; wake when the signal socket became a new fd for the backend."""
-        if self._sigsrc is None:
-            self._sigsrc = SignalSource()
-        first = not self._sigmap.slots.get(ev._fd)
-        if first:
-            self._sigsrc.watch(ev._fd)  # main thread only: raises ReactorError elsewhere
-        self._sigmap.add(ev)
-        if self._sig_ev is not None:
-            return False
-        self._sig_ev, wake = self._internal_event_locked(self._sigsrc.fd, self._deliver_signals)
-        return wake
-
-    def _signal_del_locked(self, ev: Event) -> None:
-        if self._sigmap.remove(ev):
-            self._sigsrc.unwatch(ev._fd)
-
-    def _deliver_signals(self, fd: int, what: int, arg: Any) -> None:
-        with self._lock:
-            for signum, count in self._sigsrc.drain().items():
-                for ev in self._sigmap.slots.get(signum, ()):
-                    self._activate_locked(ev, EV_SIGNAL, count)
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -334,7 +148,7 @@ class EventBase(Dispatcher, Lifecycle, Reporting):
             raise ValueError(f"flags: unknown loop flags {flags & ~_ALL_LOOP_FLAGS:#x}")
         with self._lock:
             self._check_usable()
-            if self._running is not None:
+            if self._running != 0:
                 raise ReactorError("loop() is already running for this EventBase (reentrant or "
                                    "concurrent call)")
             self._running = get_ident()
@@ -346,8 +160,8 @@ class EventBase(Dispatcher, Lifecycle, Reporting):
                 # loop before the next pass sees it: it still describes this loop().
                 self._got_break = self._got_break or self._break
                 self._got_exit = self._got_exit or self._exit
-                self._running = None
-                self._now_cache = None
+                self._running = 0
+                self._now_cache = -1.0
                 self._break = self._exit = self._continue = False
 
     def dispatch(self) -> int:
@@ -385,7 +199,7 @@ class EventBase(Dispatcher, Lifecycle, Reporting):
         """Stop running active callbacks and poll again (from a callback; otherwise no-op)."""
         with self._lock:
             self._check_usable()
-            if self._running is not None:
+            if self._running != 0:
                 self._continue = True
 
     def is_closed(self) -> bool:
@@ -396,7 +210,7 @@ class EventBase(Dispatcher, Lifecycle, Reporting):
     def is_running(self) -> bool:
         """True while loop() runs, in whichever thread. Any thread, never blocks; from another
         thread the answer may be stale by the time it is used."""
-        return self._running is not None
+        return self._running != 0
 
     def in_loop_thread(self) -> bool:
         """True when called from inside this base's running loop() (its callbacks, in its
@@ -419,7 +233,7 @@ class EventBase(Dispatcher, Lifecycle, Reporting):
             raise ValueError(f"npriorities must be in [1, {_MAX_PRIORITIES}], got {npriorities}")
         with self._lock:
             self._check_usable()
-            if self._nactive or self._running is not None:
+            if self._nactive or self._running != 0:
                 raise ReactorError("priority_init() while events are active or the loop runs")
             self._npriorities = npriorities
             self._activeq = [deque() for _ in range(npriorities)]
@@ -460,12 +274,12 @@ class EventBase(Dispatcher, Lifecycle, Reporting):
     def now(self) -> float:
         """time.monotonic() cached for the current pass (live with NO_CACHE_TIME). Thread-safe."""
         cached = self._now_cache
-        return cached if cached is not None else monotonic()
+        return cached if cached >= 0.0 else monotonic()
 
     def update_cache_time(self) -> None:
         """Refresh the cached now() while the loop runs."""
         with self._lock:
-            if self._running is not None and self._cache_time:
+            if self._running != 0 and self._cache_time:
                 self._now_cache = monotonic()
 
     def call_soon(self, fn: Callable, *args: Any) -> None:

@@ -37,7 +37,7 @@ class Lifecycle:
         with self._lock:
             if self._freed:
                 raise ReactorError("EventBase used after free()")
-            if self._running is not None and self._running != get_ident():
+            if self._running != 0 and self._running != get_ident():
                 raise ReactorError("reinit() while the loop runs in another thread")
             self._needs_reinit = False
             if self._backend.need_reinit:
@@ -46,8 +46,7 @@ class Lifecycle:
                 self._io.reregister(self._backend)
             if self._notify_ev is not None:
                 self._del_locked(self._notify_ev)
-                self._notifier.close()
-                self._make_notifiable()
+                self._make_notifiable()  # new fds for the same notifier
             if self._sigsrc is not None:
                 self._renew_signals_locked()
 
@@ -71,7 +70,7 @@ class Lifecycle:
         with self._lock:
             if self._freed:
                 return
-            if self._running is not None:
+            if self._running != 0:
                 raise ReactorError("cannot free an EventBase while its loop runs")
             if self._sigmap.slots and threading.current_thread() is not threading.main_thread():
                 raise ReactorError("free a base with signal events in the main thread (Python "
@@ -106,7 +105,7 @@ def _after_fork_in_child() -> None:
             continue
         base._needs_reinit = True
         if base._running != me:
-            base._running = None
+            base._running = 0
             base._sleeping = False
             base._current = None
             base._waiters = 0

@@ -99,6 +99,12 @@ class Notifier:
             self._cell()[2] += 1
             _log.warning("notify_failed", fd=self.write_fd, error=str(exc))
 
+    def reopen(self) -> None:
+        """After fork (reinit()): close the fds and make new ones; this object stays."""
+        self.close()
+        self.read_fd, self.write_fd, self.kind = _make_fds()
+        self.pending = False
+
     def drain(self) -> None:
         """Loop thread: empty the fd, then clear the pending flag (see the module doc)."""
         try:

@@ -102,7 +102,7 @@ class TimerHeap:
             queue = entry[3]
             queue.dead += 1
             if queue.dead > _COMPACT_MIN and queue.dead * 2 > len(queue.entries):
-                queue.entries = deque(e for e in queue.entries if e[2] is not None)
+                queue.entries = deque([e for e in queue.entries if e[2] is not None])
                 queue.dead = 0
             return
         self._cancel_heap_entry(entry)
