@@ -101,14 +101,16 @@ def interleave(cases: dict[str, Callable[[], Sample]], repeats: int,
     return {name: summarize(s) for name, s in interleave_raw(cases, repeats, progress).items()}
 
 
-def interleave_raw(cases: dict[str, Callable[[], T]], repeats: int, progress: str = "") -> dict[str, list[T]]:
-    """interleave() without the summary: each case's results, in run order."""
+def interleave_raw(cases: dict[str, Callable[[], T]], repeats: int, progress: str = "",
+                   order: Callable[[int], list[str]] | None = None) -> dict[str, list[T]]:
+    """interleave() without the summary: each case's results, in run order. `order(r)`: the
+    names in round r's running order (default: the cases rotated by one each round)."""
     names = list(cases)
     results: dict[str, list[T]] = {name: [] for name in names}
     progress = progress if sys.stderr.isatty() else ""
     for r in range(repeats):
         k = r % len(names)
-        for name in names[k:] + names[:k]:
+        for name in (order(r) if order is not None else names[k:] + names[:k]):
             if progress:
                 print(f"\r  {progress}: round {r + 1}/{repeats} {name:<32}", end="", file=sys.stderr,
                       flush=True)

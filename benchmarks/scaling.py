@@ -70,20 +70,11 @@ def start(kind: str, work: int, service: str = "echo") -> ServerProc:
     return ServerProc(kind, cmd=[sys.executable, SERVERS, kind, "--work", str(work), "--service", service])
 
 
-def interleave_pairs(cases: dict, repeats: int, part: str) -> dict[str, list[dict]]:
-    """Each case once per round, the two of a pair always back to back (so the pair's ratio
-    sees the same machine), the order of pairs and within pairs rotating from round to round."""
-    raw: dict[str, list[dict]] = {k: [] for k in cases}
-    for r in range(repeats):
-        pairs = list(PAIRS) if r % 2 == 0 else list(PAIRS)[::-1]
-        for pair in pairs:
-            for k in (pair if r % 4 < 2 else pair[::-1]):
-                if sys.stderr.isatty():
-                    print(f"\r  {part}: round {r + 1}/{repeats} {k:<24}", end="", file=sys.stderr, flush=True)
-                raw[k].append(cases[k]())
-    if sys.stderr.isatty():
-        print("\r" + " " * 79 + "\r", end="", file=sys.stderr, flush=True)
-    return raw
+def pair_order(r: int) -> list[str]:
+    """Round r's running order: the two of a pair always back to back (so the pair's ratio sees
+    the same machine), the order of pairs and within pairs rotating from round to round."""
+    pairs = list(PAIRS) if r % 2 == 0 else list(PAIRS)[::-1]
+    return [k for pair in pairs for k in (pair if r % 4 < 2 else pair[::-1])]
 
 
 def paired(raw: dict[str, list[dict]], one: str, two: str) -> list[float]:
@@ -101,7 +92,7 @@ def bench_load(part: str, work: int, work_us: float, secs: float, warm: float, r
         for srv in servers.values():  # warm-up: first reads, first close
             measure(srv, service, 0.5, 0.1)
         cases = {k: (lambda srv=srv: measure(srv, service, secs, warm)) for k, srv in servers.items()}
-        raw = interleave_pairs(cases, repeats, part)
+        raw = interleave_raw(cases, repeats, part, order=pair_order)
     finally:
         for srv in servers.values():
             srv.stop()
