@@ -227,9 +227,21 @@ def on_one_backend(fixture: str = "method") -> pytest.MarkDecorator:
 
 # -- subprocesses ---------------------------------------------------------------------------------
 
+# Where the reactorsvc under test was imported from: the source tree (a pure, editable install)
+# or the venv's site-packages (the compiled build, a regular install).
+PACKAGE_ROOT = Path(reactorsvc.__file__).resolve().parents[1]
+
+
 def subprocess_env() -> dict[str, str]:
-    """The environment for a reactorsvc subprocess: this checkout first on sys.path."""
+    """The environment for a reactorsvc subprocess, which must run the build under test.
+
+    PYTHONPATH: the directory this process imported reactorsvc from first, then this checkout
+    (for `tests.*`). PYTHONSAFEPATH (3.11+): `python -m`/`-c` with the checkout as cwd would
+    otherwise put ./reactorsvc, the pure modules, ahead of an installed compiled build; the
+    REACTORSVC_PURE of a pure pass is inherited with the rest of the environment."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    roots = dict.fromkeys([str(PACKAGE_ROOT), str(REPO)])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [*roots, env.get("PYTHONPATH")]))
+    env["PYTHONSAFEPATH"] = "1"
     env.pop("PYTHONWARNINGS", None)
     return env

@@ -131,3 +131,15 @@ def test_a_failed_compile_installs_the_pure_build_with_one_warning(tmp_path):
                     ignore=shutil.ignore_patterns("__pycache__", "*.c", "_build_failed.txt"))
     reason, warn = _hotpath.unusable_build(str(lib))
     assert warn and reason.startswith("the compiled build failed when reactorsvc was installed ("), reason
+
+
+@pytest.mark.timeout(30)
+def test_the_suites_subprocesses_run_the_build_under_test():
+    # The daemon tests start `python -m reactorsvc` with the checkout as cwd: with
+    # helpers.subprocess_env() it imports the same package, in the same build, as this process.
+    from .helpers import subprocess_env
+
+    code = "import reactorsvc; print(reactorsvc.COMPILED, reactorsvc.__file__)"
+    out = subprocess.run([sys.executable, "-c", code], env=subprocess_env(), cwd=ROOT,
+                         capture_output=True, text=True, timeout=20, check=True).stdout.split()
+    assert out == [str(reactorsvc.COMPILED), reactorsvc.__file__]

@@ -5,7 +5,6 @@ what they are meant to catch."""
 from __future__ import annotations
 
 import io
-import os
 import subprocess
 import sys
 import threading
@@ -29,6 +28,8 @@ from reactorsvc.stress.model import (
     on_event,
 )
 from reactorsvc.stress.watchdog import Watchdog, dump_all_threads
+
+from ..helpers import subprocess_env
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -54,7 +55,7 @@ def test_a_short_run_finds_no_violation(method):
 
 @pytest.mark.timeout(40)
 def test_the_command_line_runs_as_a_module_and_exits_0():
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    env = subprocess_env()
     proc = subprocess.run(
         [sys.executable, "-m", "reactorsvc.stress", "--threads", "2", "--bases", "1",
          "--seconds", "1", "--seed", "7", "--backend", reactorsvc.supported_methods()[0]],

@@ -3,7 +3,6 @@ protocol callback, serve_forever() in a thread, SIGTERM/SIGINT in a subprocess."
 
 from __future__ import annotations
 
-import os
 import queue
 import signal
 import socket
@@ -18,7 +17,7 @@ import pytest
 from reactorsvc.errors import ReactorError
 from reactorsvc.workers.server import Server
 
-from ..helpers import TIMEOUT, echo, on_one_backend, recv_exactly, recv_until_eof, wait_for
+from ..helpers import TIMEOUT, echo, on_one_backend, recv_exactly, recv_until_eof, subprocess_env, wait_for
 from .conftest import Echo, Made
 
 SCRIPT = Path(__file__).with_name("serve_script.py")
@@ -194,9 +193,8 @@ class Child:
     """serve_script.py in a subprocess, with its stdout lines read by a thread into a queue."""
 
     def __init__(self, grace: float) -> None:
-        env = dict(os.environ, PYTHONPATH=str(REPO))
         self.proc = subprocess.Popen([sys.executable, "-u", str(SCRIPT), str(grace)], cwd=REPO,
-                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True)
         self.lines: queue.Queue = queue.Queue()
         self.seen: list[str] = []
