@@ -13,7 +13,10 @@
 4. churn: connect, one 64 B echo, close, 16 at a time: Server(workers=1) (accept in the
    supervisor thread + hand-off to a worker) against start_server on one loop. Figure: server
    CPU µs per connection, and their ratio (the hand-off's overhead).
-5. posts: cross-thread posts (call_soon_threadsafe) from 2 producer threads into one loop, and
+5. ceiling: the cpu part's very work, burn() back to back in 1 and then 2 bare threads of this
+   process: no sockets, no reactor, no load generator. What this machine and interpreter give
+   two threads of pure Python: the most any server's 2-vs-1 ratio in the cpu part can reach.
+6. posts: cross-thread posts (call_soon_threadsafe) from 2 producer threads into one loop, and
    2 loops posting to each other; every post must arrive exactly once (a lost one fails the
    run); posts/s. Run it under the GIL build too for the figures beside each other.
 
@@ -21,13 +24,14 @@ Every implementation runs once per round, rotating who goes first. A 2-vs-1 rati
 round by round (both ran back to back) and its median reported: this VM's speed drifts by a
 third between seconds, which a ratio of medians taken over different seconds does not cancel.
 Run as `flock /tmp/reactorsvc-bench.lock python benchmarks/scaling.py` on a shared machine.
-Run: python benchmarks/scaling.py [--quick] [--only cpu echo http churn posts] [--secs S] [--repeats R]
+Run: python benchmarks/scaling.py [--quick] [--only cpu echo http churn ceiling posts] [--secs S] [--repeats R]
 """
 
 from __future__ import annotations
 
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -97,7 +101,8 @@ def bench_load(part: str, work: int, work_us: float, secs: float, warm: float, r
         for srv in servers.values():
             srv.stop()
     med = {k: {f: statistics.median(r[f] for r in runs) for f in
-               ("rt_per_s", "p50_us", "p99_us", "server_cpu_us_per_rt", "server_cpu_util")}
+               ("rt_per_s", "p50_us", "p99_us", "server_cpu_us_per_rt", "server_cpu_util",
+                "client_cpu_util")}
            for k, runs in raw.items()}
     rows = []
     for one, two in pairs:
@@ -106,13 +111,14 @@ def bench_load(part: str, work: int, work_us: float, secs: float, warm: float, r
             rts = [r["rt_per_s"] for r in raw[k]]
             rows.append([k, round(m["rt_per_s"]), f"{min(rts):,.0f}–{max(rts):,.0f}", m["p50_us"],
                          m["p99_us"], m["server_cpu_us_per_rt"], f"{m['server_cpu_util']:.2f}",
+                         f"{m['client_cpu_util']:.2f}",
                          f"{statistics.median(paired(raw, one, two)):.2f}x" if k == two else "1.00x"])
     what = {"echo": f"{work} iterations (~{work_us:g} µs) of Python per message" if work else
             "plain echo", "http": "http-hello (GET /, 14-byte body) under wrk -t1 -c50"}[service]
     title = LOAD.title if service == "echo" else "HTTP/1.1 keep-alive, 50 connections"
     print_table(f"[{part}] {title}, {what}; medians of {repeats} interleaved rounds",
                 ["impl", "rt/s", "min–max", "p50 µs", "p99 µs", "srv CPU µs/rt", "srv util",
-                 "2 vs 1"], rows)
+                 "client util", "2 vs 1"], rows)
     print("  2 vs 1: the median over rounds of (2 in that round) / (1 in that round), run back to back")
     for one, two in pairs:
         r = sorted(paired(raw, one, two))
@@ -127,8 +133,18 @@ def bench_load(part: str, work: int, work_us: float, secs: float, warm: float, r
 
 
 def measure(srv: ServerProc, service: str, secs: float, warm: float) -> dict:
-    """One load run against `srv`: the C load generator (echo) or wrk (http)."""
-    return loadgen(srv, LOAD, secs, warm) if service == "echo" else wrk_run(srv, secs)
+    """One load run against `srv`: the C load generator (echo) or wrk (http). Both results
+    carry the client's own CPU share, "client_cpu_util" (the load generator measures its own
+    over the measured seconds; wrk's is its user + system CPU per second it was told to run):
+    CPU of the 2 the server could not have."""
+    if service == "echo":
+        return loadgen(srv, LOAD, secs, warm)
+    c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = wrk_run(srv, secs)
+    c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result["client_cpu_util"] = ((c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime)
+                                 / max(1, round(secs)))
+    return result
 
 
 def wrk_run(srv: ServerProc, secs: float) -> dict:
@@ -177,7 +193,45 @@ def bench_churn(secs: float, warm: float, repeats: int) -> None:
                 ["impl", "conn/s", "p50 µs", "srv CPU µs/conn", "user µs", "CPU vs start_server"], rows)
 
 
-# -- 4. posts -------------------------------------------------------------------------------
+# -- 5. ceiling -----------------------------------------------------------------------------
+
+def bare_threads(n: int, work: int, secs: float) -> float:
+    """burn(work) calls per second in `n` threads at once, for `secs`."""
+    from _cpu_service import burn as spin
+
+    go, counts = threading.Barrier(n + 1), [0] * n  # counts[i]: written by thread i only
+    stop_at = [0.0]  # written once by the main thread before the barrier releases the threads
+
+    def run(i: int) -> None:
+        go.wait()
+        c, deadline = 0, stop_at[0]
+        while time.perf_counter() < deadline:
+            spin(work)
+            c += 1
+        counts[i] = c
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    stop_at[0] = time.perf_counter() + secs
+    go.wait()
+    for t in threads:
+        t.join()
+    return sum(counts) / secs
+
+
+def bench_ceiling(work: int, work_us: float, secs: float, repeats: int) -> None:
+    cases = {"1 thread": lambda: bare_threads(1, work, secs), "2 threads": lambda: bare_threads(2, work, secs)}
+    raw = interleave_raw(cases, repeats, "ceiling", order=lambda r: list(cases)[::1 if r % 2 == 0 else -1])
+    r = sorted(b / a for a, b in zip(raw["1 thread"], raw["2 threads"]))
+    rows = [[name, round(statistics.median(v)), f"{min(v):,.0f}–{max(v):,.0f}"] for name, v in raw.items()]
+    print_table(f"[ceiling] burn({work}) (~{work_us:g} µs) back to back in bare threads, no I/O; "
+                f"medians of {repeats} interleaved rounds", ["threads", "calls/s", "min–max"], rows)
+    print(f"  2 threads / 1 thread, round by round: median {statistics.median(r):.2f}x, rounds "
+          f"{', '.join(f'{x:.2f}' for x in r)}")
+
+
+# -- 6. posts -------------------------------------------------------------------------------
 
 class Counter:
     """Deliveries into one loop: incremented only in that loop's thread."""
@@ -276,13 +330,13 @@ def gil_state() -> str:
 
 def main() -> None:
     parser = arg_parser(__doc__.split("\n\n")[0])
-    parser.add_argument("--only", nargs="+", choices=("cpu", "echo", "http", "churn", "posts"))
+    parser.add_argument("--only", nargs="+", choices=("cpu", "echo", "http", "churn", "ceiling", "posts"))
     parser.add_argument("--secs", type=float, default=None, help="measured seconds per run (3)")
     parser.add_argument("--work-us", type=float, default=150.0,
                         help="µs of Python per message in the cpu part (150)")
     parser.add_argument("--posts", type=int, default=None, help="posts per producer (200,000)")
     args = parser.parse_args()
-    parts = args.only or (["posts"] if args.quick else ["cpu", "echo", "http", "churn", "posts"])
+    parts = args.only or (["posts"] if args.quick else ["cpu", "echo", "http", "churn", "ceiling", "posts"])
     secs = args.secs if args.secs is not None else (1.0 if args.quick else 2.0)
     repeats = positive("--repeats", args.repeats if args.repeats is not None else (1 if args.quick else 7))
     k = positive("--posts", args.posts if args.posts is not None else (5000 if args.quick else 200_000))
@@ -291,8 +345,8 @@ def main() -> None:
     print(f"{gil_state()}; {secs:g} s runs, {repeats} repeat(s), interleaved")
     if any(p in parts for p in ("cpu", "echo", "churn")):
         ensure_loadgen()
+    work = calibrate(args.work_us) if any(p in parts for p in ("cpu", "ceiling")) else 0
     if "cpu" in parts:
-        work = calibrate(args.work_us)
         bench_load("cpu", work, args.work_us, secs, warm, repeats)
     if "echo" in parts:
         bench_load("echo", 0, 0.0, secs, warm, repeats)
@@ -303,6 +357,8 @@ def main() -> None:
             print("\n[http] skipped: wrk is not installed (Debian: apt-get install wrk)")
     if "churn" in parts:
         bench_churn(secs, warm, repeats)
+    if "ceiling" in parts:
+        bench_ceiling(work, args.work_us, secs, repeats)
     if "posts" in parts:
         bench_posts(k, repeats)
     print(f"\nload average at end {os.getloadavg()[0]:.2f}")
