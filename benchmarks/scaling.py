@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Worker threads past one core (issue 14): run it under free-threaded CPython (3.13t).
 
-1. cpu: a CPU-bound service (--work-us of pure Python per message, 150 µs by default) through
+1. cpu: a CPU-bound service (--work-us of pure Python per message, 150 µs by default; each
+   connection's arithmetic on its own modulus object, or with --shared-modulus on the module's
+   one constant, which 3.13t makes every thread's refcount contention) through
    reactorsvc Server(workers=1) and (workers=2), beside asyncio with one loop per thread (each
    its own create_server(reuse_port=True) on one port), 1 and 2 loops. 50 connections
    ping-pong 64 B messages (the C load generator). Figure: round trips/s, and the 2-vs-1 ratio
@@ -14,8 +16,9 @@
    supervisor thread + hand-off to a worker) against start_server on one loop. Figure: server
    CPU µs per connection, and their ratio (the hand-off's overhead).
 5. ceiling: the cpu part's very work, burn() back to back in 1 and then 2 bare threads of this
-   process: no sockets, no reactor, no load generator. What this machine and interpreter give
-   two threads of pure Python: the most any server's 2-vs-1 ratio in the cpu part can reach.
+   process (each thread's own modulus, then the shared one): no sockets, no reactor, no load
+   generator. What this machine and interpreter give two threads of pure Python: the most any
+   server's 2-vs-1 ratio in the cpu part can reach.
 6. posts: cross-thread posts (call_soon_threadsafe) from 2 producer threads into one loop, and
    2 loops posting to each other; every post must arrive exactly once (a lost one fails the
    run); posts/s. Run it under the GIL build too for the figures beside each other.
@@ -25,6 +28,7 @@ round by round (both ran back to back) and its median reported: this VM's speed 
 third between seconds, which a ratio of medians taken over different seconds does not cancel.
 Run as `flock /tmp/reactorsvc-bench.lock python benchmarks/scaling.py` on a shared machine.
 Run: python benchmarks/scaling.py [--quick] [--only cpu echo http churn ceiling posts] [--secs S] [--repeats R]
+     [--shared-modulus]
 """
 
 from __future__ import annotations
@@ -70,8 +74,9 @@ def _timed(fn, n: int) -> float:
     return time.thread_time() - t0
 
 
-def start(kind: str, work: int, service: str = "echo") -> ServerProc:
-    return ServerProc(kind, cmd=[sys.executable, SERVERS, kind, "--work", str(work), "--service", service])
+def start(kind: str, work: int, service: str = "echo", shared: bool = False) -> ServerProc:
+    return ServerProc(kind, cmd=[sys.executable, SERVERS, kind, "--work", str(work), "--service", service,
+                                 *(["--shared-modulus"] if shared else [])])
 
 
 def pair_order(r: int) -> list[str]:
@@ -88,10 +93,10 @@ def paired(raw: dict[str, list[dict]], one: str, two: str) -> list[float]:
 
 
 def bench_load(part: str, work: int, work_us: float, secs: float, warm: float, repeats: int,
-               service: str = "echo") -> None:
+               service: str = "echo", shared: bool = False) -> None:
     pairs = PAIRS
     kinds = [k for pair in PAIRS for k in pair]
-    servers = {k: start(k, work, service) for k in kinds}
+    servers = {k: start(k, work, service, shared) for k in kinds}
     try:
         for srv in servers.values():  # warm-up: first reads, first close
             measure(srv, service, 0.5, 0.1)
@@ -113,7 +118,8 @@ def bench_load(part: str, work: int, work_us: float, secs: float, warm: float, r
                          m["p99_us"], m["server_cpu_us_per_rt"], f"{m['server_cpu_util']:.2f}",
                          f"{m['client_cpu_util']:.2f}",
                          f"{statistics.median(paired(raw, one, two)):.2f}x" if k == two else "1.00x"])
-    what = {"echo": f"{work} iterations (~{work_us:g} µs) of Python per message" if work else
+    modulus = "the module's shared constant" if shared else "its own"
+    what = {"echo": f"{work} iterations (~{work_us:g} µs) of Python per message, modulus {modulus}" if work else
             "plain echo", "http": "http-hello (GET /, 14-byte body) under wrk -t1 -c50"}[service]
     title = LOAD.title if service == "echo" else "HTTP/1.1 keep-alive, 50 connections"
     print_table(f"[{part}] {title}, {what}; medians of {repeats} interleaved rounds",
@@ -195,18 +201,20 @@ def bench_churn(secs: float, warm: float, repeats: int) -> None:
 
 # -- 5. ceiling -----------------------------------------------------------------------------
 
-def bare_threads(n: int, work: int, secs: float) -> float:
-    """burn(work) calls per second in `n` threads at once, for `secs`."""
-    from _cpu_service import burn as spin
+def bare_threads(n: int, work: int, secs: float, shared: bool) -> float:
+    """burn(work) calls per second in `n` threads at once, for `secs`; each thread's modulus
+    its own object, or (shared) the module's constant."""
+    from _cpu_service import MODULUS, burn as spin, private_modulus
 
     go, counts = threading.Barrier(n + 1), [0] * n  # counts[i]: written by thread i only
     stop_at = [0.0]  # written once by the main thread before the barrier releases the threads
 
     def run(i: int) -> None:
+        modulus = MODULUS if shared else private_modulus()
         go.wait()
         c, deadline = 0, stop_at[0]
         while time.perf_counter() < deadline:
-            spin(work)
+            spin(work, modulus)
             c += 1
         counts[i] = c
 
@@ -221,14 +229,24 @@ def bare_threads(n: int, work: int, secs: float) -> float:
 
 
 def bench_ceiling(work: int, work_us: float, secs: float, repeats: int) -> None:
-    cases = {"1 thread": lambda: bare_threads(1, work, secs), "2 threads": lambda: bare_threads(2, work, secs)}
-    raw = interleave_raw(cases, repeats, "ceiling", order=lambda r: list(cases)[::1 if r % 2 == 0 else -1])
-    r = sorted(b / a for a, b in zip(raw["1 thread"], raw["2 threads"]))
+    cases = {f"{n} thread{'s' * (n > 1)}, {kind} modulus": (lambda n=n, kind=kind: bare_threads(n, work, secs, kind == "shared"))
+             for kind in ("own", "shared") for n in (1, 2)}
+    names = list(cases)
+
+    def order(r: int) -> list[str]:  # each pair back to back, rotating
+        pairs = [names[0:2], names[2:4]][::1 if r % 2 == 0 else -1]
+        return [k for pair in pairs for k in (pair if r % 4 < 2 else pair[::-1])]
+
+    raw = interleave_raw(cases, repeats, "ceiling", order=order)
     rows = [[name, round(statistics.median(v)), f"{min(v):,.0f}–{max(v):,.0f}"] for name, v in raw.items()]
     print_table(f"[ceiling] burn({work}) (~{work_us:g} µs) back to back in bare threads, no I/O; "
                 f"medians of {repeats} interleaved rounds", ["threads", "calls/s", "min–max"], rows)
-    print(f"  2 threads / 1 thread, round by round: median {statistics.median(r):.2f}x, rounds "
-          f"{', '.join(f'{x:.2f}' for x in r)}")
+    for one, two in (names[0:2], names[2:4]):
+        r = sorted(b / a for a, b in zip(raw[one], raw[two]))
+        print(f"  {two} / {one}, round by round: median {statistics.median(r):.2f}x, rounds "
+              f"{', '.join(f'{x:.2f}' for x in r)}")
+    print("  (the shared modulus: one object with a reference count that every turn of both threads"
+          " changes; see _cpu_service.private_modulus)")
 
 
 # -- 6. posts -------------------------------------------------------------------------------
@@ -334,6 +352,9 @@ def main() -> None:
     parser.add_argument("--secs", type=float, default=None, help="measured seconds per run (3)")
     parser.add_argument("--work-us", type=float, default=150.0,
                         help="µs of Python per message in the cpu part (150)")
+    parser.add_argument("--shared-modulus", action="store_true",
+                        help="cpu part: every connection's work uses the module's one modulus "
+                             "constant (3.13t's shared-refcount contention included) instead of its own")
     parser.add_argument("--posts", type=int, default=None, help="posts per producer (200,000)")
     args = parser.parse_args()
     parts = args.only or (["posts"] if args.quick else ["cpu", "echo", "http", "churn", "ceiling", "posts"])
@@ -347,7 +368,7 @@ def main() -> None:
         ensure_loadgen()
     work = calibrate(args.work_us) if any(p in parts for p in ("cpu", "ceiling")) else 0
     if "cpu" in parts:
-        bench_load("cpu", work, args.work_us, secs, warm, repeats)
+        bench_load("cpu", work, args.work_us, secs, warm, repeats, shared=args.shared_modulus)
     if "echo" in parts:
         bench_load("echo", 0, 0.0, secs, warm, repeats)
     if "http" in parts:
