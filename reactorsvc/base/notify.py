@@ -117,6 +117,11 @@ class Notifier:
             pass
         self.pending = False
 
+    def __del__(self) -> None:
+        # A base dropped without free() is collected with its notifier: its fds go with it
+        # (select.epoll closes the backend's the same way); after close() this does nothing.
+        self.close()
+
     def close(self) -> None:
         for fd in {self.read_fd, self.write_fd}:
             if fd >= 0:

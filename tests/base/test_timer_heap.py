@@ -92,3 +92,18 @@ def test_a_cycle_through_the_heap_is_collected():
     del heap, targets, t
     gc.collect()
     assert all(r() is None for r in refs)
+
+
+def test_a_dropped_base_with_pending_timers_is_collected_with_its_fds():
+    """A cycle through the heap (base -> heap -> entry -> event -> callback -> base) is
+    collected, and the base's fds with it (the suite's fixture fails a test that leaks one)."""
+    from reactorsvc import Event, EventBase
+
+    base = EventBase()
+    events = [Event.timer(base, lambda fd, what, arg: base) for _ in range(100)]
+    for i, ev in enumerate(events):
+        ev.add(60.0 + i)
+    refs = [weakref.ref(ev) for ev in events]
+    del base, events, ev
+    gc.collect()
+    assert all(r() is None for r in refs)
