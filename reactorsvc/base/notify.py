@@ -120,7 +120,10 @@ class Notifier:
     def __del__(self) -> None:
         # A base dropped without free() is collected with its notifier: its fds go with it
         # (select.epoll closes the backend's the same way); after close() this does nothing.
-        self.close()
+        try:
+            self.close()
+        except Exception:  # late in interpreter shutdown a module global may be gone
+            pass
 
     def close(self) -> None:
         for fd in {self.read_fd, self.write_fd}:
