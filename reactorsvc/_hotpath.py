@@ -39,6 +39,9 @@ HOT_MODULES = (
     "reactorsvc.base.timers",
     "reactorsvc.base.evmap",
     "reactorsvc.base.notify",
+    "reactorsvc.io.state",
+    "reactorsvc.io.writing",
+    "reactorsvc.io.reading",
 )
 
 # Written by setup.py when the compile failed (pip hides a build's output): why, in one line.

@@ -42,7 +42,7 @@ from .protocol import ProtocolCalls
 from .reading import ReadingMixin
 from .tls import TLSLayer, check_tls_options
 from .timeouts import TimeoutsMixin
-from .writing import DEFAULT_HIGH, WritingMixin
+from .writing import DEFAULT_HIGH
 
 __all__ = ["Connection"]
 
@@ -100,7 +100,7 @@ def check_stream_socket(sock: object) -> socket.socket:
     return sock
 
 
-class Connection(ReadingMixin, WritingMixin, TimeoutsMixin):
+class Connection(ReadingMixin, TimeoutsMixin):
     """An asyncio-compatible Transport over one stream socket (see the module docstring).
 
     Make one with ``Connection.start`` (an accepted or connected socket) or ``connect()``.
@@ -108,13 +108,7 @@ class Connection(ReadingMixin, WritingMixin, TimeoutsMixin):
     never blocks; only ``start`` may be called from any thread.
     """
 
-    __slots__ = ("_base", "_sock", "_protocol", "_calls", "_data_received", "_recv_into", "_send",
-                 "_scratch", "_wbuf", "_read_ev", "_write_ev", "_direct", "_owned", "_started",
-                 "_paused", "_read_eof", "_eof", "_closing", "_lost", "_sock_closed",
-                 "_protocol_paused", "_high", "_low", "_worker", "_extra", "_on_close",
-                 "_connector", "_tls", "bytes_in", "bytes_out",
-                 "_idle_timeout", "_read_timeout", "_write_timeout", "_timed", "_timer",
-                 "_last_read", "_last_write", "_write_progress", "_handles", "__weakref__")
+    __slots__ = ()  # ConnectionState holds them (state.py)
 
     def __init__(self, base: EventBase, protocol: Any, *, worker: Any = None,
                  idle_timeout: float | None = None, read_timeout: float | None = None,

@@ -3,7 +3,8 @@ into a BufferedProtocol's own buffer), EOF, and pause/resume_reading.
 
 Over TLS the scratch path is used and ``_data_received`` is the TLS layer's ``feed`` (the socket
 carries ciphertext; tls.py delivers the plaintext), and EOF goes to the TLS layer too.
-Loop thread only (mixin of Connection; its slots live there).
+Loop thread only (a layer of Connection over WritingMixin; its slots are ConnectionState's,
+state.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from time import monotonic
 from typing import Any, Callable
 
 from .protocol import protocol_buffer
+from .writing import WritingMixin
 
 __all__ = ["ReadingMixin"]
 
@@ -19,7 +21,7 @@ __all__ = ["ReadingMixin"]
 _WATCH_ERRORS = (OSError, ValueError)
 
 
-class ReadingMixin:
+class ReadingMixin(WritingMixin):
     """The reading callbacks and pause/resume_reading (see the module docstring)."""
 
     __slots__ = ()

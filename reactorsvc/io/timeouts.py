@@ -11,7 +11,8 @@ Meaning (libevent's bufferevent timeouts, plus idle):
 - read_timeout: nothing received for that long while reading is enabled (not paused, not at EOF);
 - write_timeout: output waiting in the buffer and no byte of it sent for that long;
 - idle_timeout: nothing sent nor received for that long.
-Everything here runs in the connection's loop thread (mixin of Connection; its slots live there).
+Everything here runs in the connection's loop thread (mixin of Connection; its slots are
+ConnectionState's, state.py).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ restores ``_direct`` — or finishes a pending close() or write_eof(). pause_wri
 from inside the write() that takes the buffer over the high watermark, resume_writing() from
 the flush that brings it down to the low one, as asyncio's selector transports do.
 
-Loop thread only (mixin of Connection; its slots live there).
+Loop thread only (a layer of Connection; its slots are ConnectionState's, state.py).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from time import monotonic
 from typing import Any, Iterable
 
 from .._checks import check_optional_int
+from .state import ConnectionState
 
 __all__ = ["WritingMixin", "DEFAULT_HIGH", "write_limits"]
 
@@ -42,7 +43,7 @@ def write_limits(high: int | None, low: int | None) -> tuple[int, int]:
     return high, low
 
 
-class WritingMixin:
+class WritingMixin(ConnectionState):
     """write, writelines, write_eof, flow control (see the module docstring)."""
 
     __slots__ = ()
