@@ -39,6 +39,7 @@ HOT_MODULES = (
     "reactorsvc.base.timers",
     "reactorsvc.base.evmap",
     "reactorsvc.base.notify",
+    "reactorsvc.base.lock",
 )
 
 # Written by setup.py when the compile failed (pip hides a build's output): why, in one line.
