@@ -25,7 +25,7 @@ the owner writes it, with the mutex held: its own id after locking, 0 before unl
 reader compares it only with its own id, which no other thread ever stores, so a stale value
 equals the reader's id only if the reader itself stored it and has not cleared it since. The
 compiled build loads and stores it as a relaxed atomic C integer (no torn value without a
-GIL). `_count` is read and written by the owner only.
+GIL). `_count` is read and written by the owner only (__repr__ shows it to the owner only).
 """
 
 from __future__ import annotations
@@ -110,9 +110,11 @@ class BaseLock:
         self._count = state[0]
 
     def __repr__(self) -> str:
+        # _count only when the caller owns the lock: no other thread may read it (docstring).
         owner = _load_owner(self)
+        count = f" count={self._count}" if owner == _thread_ident() else ""
         return (f"<{'locked' if owner else 'unlocked'} {type(self).__module__}.BaseLock "
-                f"owner={owner} count={self._count}>")
+                f"owner={owner}{count}>")
 
 
 def new_lock() -> BaseLock | threading.RLock:
