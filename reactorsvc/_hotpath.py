@@ -39,6 +39,7 @@ HOT_MODULES = (
     "reactorsvc.base.timers",
     "reactorsvc.base.evmap",
     "reactorsvc.base.notify",
+    "reactorsvc.base.lock",
     "reactorsvc.io.state",
     "reactorsvc.io.writing",
     "reactorsvc.io.reading",

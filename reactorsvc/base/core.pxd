@@ -4,6 +4,7 @@
 cimport cython
 from .event cimport Event
 from .evmap cimport IoMap
+from .lock cimport BaseLock
 from .notify cimport Notifier
 from .timers cimport TimerHeap
 
@@ -20,7 +21,7 @@ cdef class BaseCore:
     cdef public object _flags
     cdef public bint _locked
     cdef public bint _cache_time
-    cdef public object _lock
+    cdef public BaseLock _lock
     cdef public object _cond
     cdef public IoMap _io
     cdef public object _sigmap

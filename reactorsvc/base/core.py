@@ -13,8 +13,9 @@ The compiled build (core.pxd) makes this a cdef class with typed slots. Free-thr
 then has no per-object lock around them, so a slot read without the base lock from another
 thread is either a C number or bool (`_running` is a thread id, 0 when no loop runs;
 `_now_cache` a float, -1.0 when not cached; the counters), or an object written only once, in
-EventBase.__init__ (`_deferred`, `_notifier`, `_lock`; the at-fork hook rewrites `_lock` in a
-child that has one thread). Every other slot is read and written with the base lock held.
+EventBase.__init__ (`_deferred`, `_notifier`, `_lock`: lock.py's BaseLock in the compiled
+build, an RLock in the pure one; the at-fork hook rewrites `_lock` in a child that has one
+thread). Every other slot is read and written with the base lock held.
 """
 
 from __future__ import annotations

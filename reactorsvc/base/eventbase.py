@@ -43,6 +43,7 @@ from .flags import (_ALL_LOOP_FLAGS, EV_CLOSED, EV_PERSIST, EV_READ, EV_SIGNAL,
                     EVENT_BASE_FLAG_NOLOCK)
 from .dispatch import Dispatcher
 from .lifecycle import Lifecycle, live_bases
+from .lock import new_lock
 from .notify import Notifier
 from .reporting import Reporting
 from .signals import SignalSource
@@ -72,7 +73,7 @@ class EventBase(Dispatcher, Lifecycle, Reporting):
         self._flags = flags
         self._locked = not flags & EVENT_BASE_FLAG_NOLOCK
         self._cache_time = not flags & EVENT_BASE_FLAG_NO_CACHE_TIME
-        self._lock = threading.RLock()
+        self._lock = new_lock()
         self._cond = threading.Condition(self._lock)
         self._io = IoMap(backend)
         self._sigmap = SignalMap()

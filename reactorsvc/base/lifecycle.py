@@ -16,6 +16,7 @@ import structlog
 
 from ..errors import ReactorError
 from . import introspect
+from .lock import new_lock
 from .signals import SignalSource
 
 _log = structlog.get_logger("reactorsvc.base")
@@ -109,7 +110,7 @@ def _after_fork_in_child() -> None:
             base._sleeping = False
             base._current = None
             base._waiters = 0
-            base._lock = threading.RLock()
+            base._lock = new_lock()
             base._cond = threading.Condition(base._lock)
 
 
