@@ -34,9 +34,8 @@ import threading
 
 try:
     import cython
-except ImportError:  # the pure build runs without Cython
-    from types import SimpleNamespace
-    cython = SimpleNamespace(compiled=False)
+except ImportError:  # a pure install without Cython: see reactorsvc/_nocython.py
+    from .. import _nocython as cython
 
 if not cython.compiled:
     # The compiled build has C versions of these (lock.pxd): the thread id as a C integer,
