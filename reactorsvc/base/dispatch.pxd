@@ -14,7 +14,7 @@ cdef class Dispatcher(BaseCore):
     @cython.locals(once=bint, nonblock=bint, exit_on_empty=bint, timers=TimerHeap, heap=list,
                    slots=dict, lock=BaseLock, locked=bint, cache_time=bint, activeq=list, simple=bint,
                    now=double, activated=Py_ssize_t, slot=FdSlot, ev=Event,
-                   bits=int, what=int, ran=Py_ssize_t, busy=bint)
+                   bits=int, what=int, ran=Py_ssize_t, busy=bint, top=double)
     cpdef int _run_locked(self, int flags) except -1
     @cython.locals(ev=Event)
     cdef _expire_timers_locked(self, double now)

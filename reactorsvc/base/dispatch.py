@@ -97,8 +97,10 @@ class Dispatcher(BaseCore):
                                 activated += 1
                 self._nactive += activated
             # 5. expired timers → active queues
-            if heap and heap[0][0] <= now:
-                self._expire_timers_locked(now)
+            if heap:
+                top = heap[0][0]  # the compiled build's C double (dispatch.pxd): no float per pass
+                if top <= now:
+                    self._expire_timers_locked(now)
             # 6. callbacks, then 7. ONCE / NONBLOCK
             if self._nactive or self._deferred:
                 if simple and not self._deferred:  # skip the walk over priorities

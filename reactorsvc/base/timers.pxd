@@ -32,8 +32,9 @@ cdef class TimerHeap:
     cdef _cancel_heap_entry(self, list entry)
     @cython.locals(heap=list)
     cpdef next_deadline(self)
-    @cython.locals(heap=list, out=list, entry=list)
+    @cython.locals(heap=list, out=list, entry=list, top=double)
     cpdef list pop_expired(self, double now)
+    @cython.locals(head=double)
     cdef _expire_common(self, CommonQueue queue, double now, list out)
 
 
@@ -49,7 +50,7 @@ cdef inline void _keys_free(TimerHeap h) noexcept:
 
 @cython.boundscheck(False)
 @cython.wraparound(False)
-cdef inline int _keys_push(TimerHeap h, double deadline, list entry) except -1:
+cdef inline int _keys_push(TimerHeap h, double deadline, unsigned long long seq, list entry) except -1:
     cdef list heap = h._heap
     cdef Py_ssize_t pos = len(heap), parent
     cdef _Key key
@@ -61,7 +62,7 @@ cdef inline int _keys_push(TimerHeap h, double deadline, list entry) except -1:
         h._keys = grown
         h._cap = h._cap * 2 if h._cap else 64
     key.deadline = deadline
-    key.seq = h._cseq   # the seq the caller just gave `entry`
+    key.seq = seq
     heap.append(entry)
     while pos > 0:
         parent = (pos - 1) >> 1

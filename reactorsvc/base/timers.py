@@ -94,13 +94,13 @@ class TimerHeap:
         return value
 
     def schedule(self, deadline: float, target: Any, queue: CommonQueue | None = None) -> list:
-        # Each build's push written out here and below: a helper call per timer costs the pure
-        # build ~8 % of a timer (benchmarks/chain.py timers).
+        # Each build's push written out here: a helper call per timer costs the pure build ~8 %
+        # of a timer (benchmarks/chain.py timers).
         if cython.compiled:
             self._cseq += 1
             entry = [deadline, self._cseq, target]
             if queue is None:
-                _keys_push(self, deadline, entry)
+                _keys_push(self, deadline, self._cseq, entry)
                 return entry
         else:
             seq = next(self._seq)
@@ -118,14 +118,7 @@ class TimerHeap:
     def _point_heap_at(self, queue: CommonQueue, deadline: float) -> None:
         if queue.heap_entry is not None:
             self._cancel_heap_entry(queue.heap_entry)
-        if cython.compiled:
-            self._cseq += 1
-            queue.heap_entry = entry = [deadline, self._cseq, queue]
-            _keys_push(self, deadline, entry)
-        else:
-            seq = next(self._seq)
-            queue.heap_entry = entry = [deadline, seq, queue]
-            heappush(self._heap, (deadline, seq, entry))
+        queue.heap_entry = self.schedule(deadline, queue)  # a plain entry whose target is the queue
 
     def cancel(self, entry: list) -> None:
         """Forget a scheduled entry (lazily)."""
@@ -169,7 +162,10 @@ class TimerHeap:
         """Remove and return the targets whose deadline is <= now, earliest first."""
         heap = self._heap
         out = []
-        while heap and heap[0][0] <= now:
+        while heap:
+            top = heap[0][0]  # compiled: a C double (timers.pxd), no float object per test
+            if top > now:
+                break
             entry = _keys_pop(self) if cython.compiled else heappop(heap)[2]
             target = entry[2]
             if target is None:
@@ -188,7 +184,8 @@ class TimerHeap:
         while entries and entries[0][2] is None:
             entries.popleft()
             queue.dead -= 1
-        if entries and entries[0][0] <= now:
+        head = entries[0][0] if entries else now + 1.0  # none left: not due (a C double: timers.pxd)
+        if head <= now:
             entry = entries.popleft()
             out_target = entry[2]
             entry[2] = None

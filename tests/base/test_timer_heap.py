@@ -45,7 +45,7 @@ def test_many_timers_pop_by_deadline_then_fifo_through_compactions(seed):
         batch = heap.pop_expired(now)
         assert all(t.key[0] <= now for t in batch)
         got.extend(t.key for t in batch)
-        rest = [k for k in want[len(got):]]
+        rest = want[len(got):]
         assert heap.next_deadline() == (rest[0][0] if rest else None)
     assert got == want
     assert len(heap) == 0 and heap.pop_expired(100.0) == []
