@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import errno
 import os
 import socket
 import struct
@@ -183,6 +184,53 @@ def test_peer_reset_while_idle_reads_econnreset(base, server_factory):
     run_until(base, lambda: proto.lost)
     assert isinstance(proto.lost_exc(), ConnectionResetError)
     assert proto.names() == ["made", "lost"]
+
+
+def test_direct_write_to_a_reset_peer_ends_with_the_socket_error(base, server_factory):
+    # The direct path's send(): in the compiled build a C send(2), in the pure one sock.send;
+    # both end the connection with the same OSError subclass and message as the socket module.
+    srv = server_factory()
+    client = socket.create_connection(srv.address)
+    run_until(base, lambda: srv.protocols)
+    proto = srv.protocols[0]
+    _reset(client)
+    run_until(base, lambda: proto.lost)  # the RST: the read side sees it first...
+    assert isinstance(proto.lost_exc(), ConnectionResetError)
+    srv2 = server_factory()
+    client2 = socket.create_connection(srv2.address)
+    run_until(base, lambda: srv2.protocols)
+    proto2 = srv2.protocols[0]
+    proto2.transport.pause_reading()  # ...so here only the write can see it
+    _reset(client2)
+    for _ in range(50):  # the first send after an RST fails (EPIPE or ECONNRESET)
+        proto2.transport.write(b"x" * 1024)
+        if proto2.transport.is_closing():
+            break
+    run_until(base, lambda: proto2.lost)
+    exc = proto2.lost_exc()
+    assert isinstance(exc, (BrokenPipeError, ConnectionResetError)), exc
+    assert str(exc) == f"[Errno {exc.errno}] {os.strerror(exc.errno)}"
+
+
+def test_socket_closed_under_the_connection_reads_ebadf_not_another_fd(base, server_factory):
+    # A protocol that closes the transport's socket itself: the next read must fail with EBADF
+    # (the fd is looked up on the socket each time), never read whatever reuses the number.
+    srv = server_factory()
+    client = socket.create_connection(srv.address)
+    run_until(base, lambda: srv.protocols)
+    proto = srv.protocols[0]
+    proto.transport.get_extra_info("socket").close()
+    other = socket.socket()  # may take the freed fd number
+    try:
+        client.sendall(b"hi")
+        proto.transport._on_readable(-1, 0, None)  # as the loop would, had it noticed
+        run_until(base, lambda: proto.lost)
+        exc = proto.lost_exc()
+        assert isinstance(exc, OSError) and exc.errno == errno.EBADF, exc
+        assert "data" not in proto.names()
+    finally:
+        other.close()
+        client.close()
 
 
 class Faulty(Recorder):
