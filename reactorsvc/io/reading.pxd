@@ -3,14 +3,9 @@
 cimport cython
 from cpython.buffer cimport PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_FromStringAndSize
-from libc.errno cimport EAGAIN, EINTR, errno
+from libc.errno cimport errno
+from ._sysio cimport recv, would_block
 from .writing cimport WritingMixin
-
-cdef extern from "errno.h":
-    const int EWOULDBLOCK  # == EAGAIN on Linux, not on every system
-
-cdef extern from "sys/socket.h" nogil:
-    ssize_t recv(int fd, void *buf, size_t n, int flags)
 
 ctypedef char *_cchars
 

@@ -50,7 +50,7 @@ class ReadingMixin(WritingMixin):
                 err = errno
             data = PyBytes_FromStringAndSize(area, n) if n > 0 else None
             if n < 0:
-                if err != EAGAIN and err != EWOULDBLOCK and err != EINTR:
+                if not would_block(err):
                     self._fatal_error(OSError(err, os.strerror(err)), "read failed")
                 return
         else:

@@ -2,15 +2,11 @@
 # direct path (write -> _send_now -> send) tests C flags and makes a C call.
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING
-from libc.errno cimport EAGAIN, EINTR, errno
+from libc.errno cimport errno
+from ._sysio cimport send, would_block
 from .state cimport ConnectionState
 
-cdef extern from "errno.h":
-    const int EWOULDBLOCK  # == EAGAIN on Linux, not on every system
-
-cdef extern from "sys/socket.h" nogil:
-    const int MSG_NOSIGNAL
-    ssize_t send(int fd, const void *buf, size_t n, int flags)
+cdef int _SEND_FLAGS  # writing.py's, a C int here: read by the C send() on every direct write
 
 ctypedef const char *_cbytes
 

@@ -75,10 +75,10 @@ class WritingMixin(ConnectionState):
             buf = PyBytes_AS_STRING(data)
             size = len(data)
             with cython.nogil:  # as sock.send: other threads run during the syscall
-                n = send(sfd, buf, size, MSG_NOSIGNAL)
+                n = send(sfd, buf, size, _SEND_FLAGS)
                 err = errno
             if n < 0:
-                if err != EAGAIN and err != EWOULDBLOCK and err != EINTR:
+                if not would_block(err):
                     self._fatal_error(OSError(err, os.strerror(err)), "write failed")
                     return
                 n = 0
